@@ -1,0 +1,225 @@
+//! The `postern` command line: `run`, `check` and `queue list`.
+//!
+//! This is the edge of the program: errors become messages on stderr and an
+//! exit code here, and nowhere else.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::delivery::{LocalDelivery, Resolver};
+use crate::queue::manager::{QueueManager, Schedule};
+use crate::queue::{QueueDirs, Spool, list};
+use crate::smtp::session::SessionContext;
+
+/// postern — a mail transfer agent whose policy runs as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "postern", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the mail server in the foreground (logs to stderr).
+    Run {
+        /// Configuration file (default: the embedded configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides `data_directory`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address to listen on (overrides `listen`; may be repeated).
+        #[arg(long)]
+        listen: Vec<SocketAddr>,
+    },
+    /// Check the configuration, like `postfix check`.
+    Check {
+        /// Configuration file (default: the embedded configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Inspect the queue.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCmd {
+    /// List queued messages, like `mailq`.
+    List {
+        /// Configuration file (for `data_directory`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run {
+            config,
+            data_dir,
+            listen,
+        } => run(config.as_deref(), data_dir, listen),
+        Cmd::Check { config } => check(config.as_deref()),
+        Cmd::Queue {
+            command: QueueCmd::List { config, data_dir },
+        } => queue_list(config.as_deref(), data_dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("postern: fatal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(d) = data_dir {
+        cfg.data_directory = d;
+    }
+    Ok(cfg)
+}
+
+fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match Config::load(config) {
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("postern: error: {e}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(cfg) => {
+            if let Err(e) = Resolver::load(&cfg) {
+                eprintln!("postern: error: {}: {e}", cfg.source);
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("postern: {}: configuration OK", cfg.source);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn queue_list(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let cfg = load(config, data_dir)?;
+    let dirs = QueueDirs::new(cfg.queue_directory());
+    let mut out = std::io::stdout().lock();
+    list::mailq(&dirs, &mut out).context("cannot read the queue")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn run(
+    config: Option<&Path>,
+    data_dir: Option<PathBuf>,
+    listen: Vec<SocketAddr>,
+) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let mut cfg = load(config, data_dir)?;
+    if !listen.is_empty() {
+        cfg.listen = listen;
+    }
+    std::fs::create_dir_all(&cfg.data_directory)
+        .with_context(|| format!("cannot create {}", cfg.data_directory.display()))?;
+    let lock = lock_data_directory(&cfg.data_directory)?;
+    let resolver =
+        Resolver::load(&cfg).with_context(|| format!("{}: cannot read a table", cfg.source))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("postern")
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve(cfg, resolver))?;
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One server per data directory: a second would share the queue.
+fn lock_data_directory(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("postern.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.try_lock()
+        .map_err(|_| anyhow::anyhow!("{} is in use by another postern", dir.display()))?;
+    Ok(file)
+}
+
+async fn serve(cfg: Config, resolver: Resolver) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let resolver = Arc::new(resolver);
+    let listeners = crate::listener::bind(&cfg.listen).await?;
+    let dirs = QueueDirs::new(cfg.queue_directory());
+    let (arrivals_tx, arrivals_rx) = mpsc::unbounded_channel();
+    let spool = Arc::new(Spool::open(dirs.clone(), arrivals_tx).context("cannot open the queue")?);
+    let agent = LocalDelivery::new(&cfg, (*resolver).clone());
+    let mut manager = QueueManager::new(dirs, agent, Schedule::from_config(&cfg), arrivals_rx);
+    manager.recover().context("queue recovery failed")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let qmgr = tokio::spawn(manager.run(stop_rx.clone()));
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!("listening on {addr}");
+        }
+    }
+    tracing::info!(
+        "postern {} started: myhostname={}, data_directory={}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.myhostname,
+        cfg.data_directory.display()
+    );
+    let ctx = SessionContext {
+        config: cfg.clone(),
+        resolver,
+        spool,
+    };
+    let server = tokio::spawn(crate::listener::serve(listeners, ctx, stop_rx));
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    let _ = qmgr.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

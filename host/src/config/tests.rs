@@ -1,0 +1,96 @@
+use super::*;
+
+#[test]
+fn embedded_default_is_valid() {
+    let cfg = Config::embedded().expect("embedded default parses");
+    assert_eq!(cfg.listen, vec!["127.0.0.1:2525".parse().expect("addr")]);
+    assert!(cfg.is_local_domain("localhost"));
+    assert!(cfg.is_local_domain(&cfg.myhostname.to_uppercase()));
+    assert!(cfg.in_mynetworks("127.1.2.3".parse().expect("ip")));
+    assert!(cfg.in_mynetworks("::1".parse().expect("ip")));
+    assert!(!cfg.in_mynetworks("192.168.1.1".parse().expect("ip")));
+    assert_eq!(
+        cfg.mail_home,
+        MailHome::Template("./postern-data/mail/$user".into())
+    );
+}
+
+#[test]
+fn postfix_spellings_are_accepted() {
+    let cfg = Config::parse(
+        r#"
+myhostname = "fire.deimos.fr"
+mydestination = "deimos.fr, fire, localhost"
+mynetworks = "127.0.0.0/8, 192.168.0.0/24, 10.8.0.0"
+smtpd_helo_required = "yes"
+disable_vrfy_command = true
+smtpd_timeout = "5m"
+smtpd_banner = "$myhostname - Microsoft Exchange (5.5)"
+alias_maps = ["hash:/etc/aliases"]
+"#,
+        "t.toml",
+    )
+    .expect("parses");
+    assert_eq!(cfg.mydestination, ["deimos.fr", "fire", "localhost"]);
+    assert_eq!(cfg.mydomain, "deimos.fr");
+    assert_eq!(cfg.myorigin, "fire.deimos.fr");
+    assert!(cfg.in_mynetworks("10.8.0.0".parse().expect("ip")));
+    assert!(!cfg.in_mynetworks("10.8.0.1".parse().expect("ip")));
+    assert!(cfg.in_mynetworks("::ffff:192.168.0.7".parse().expect("ip")));
+    assert!(cfg.smtpd_helo_required && cfg.disable_vrfy_command);
+    assert_eq!(cfg.smtpd_timeout, Duration::from_secs(300));
+    assert_eq!(
+        cfg.smtpd_banner,
+        "fire.deimos.fr - Microsoft Exchange (5.5)"
+    );
+    assert_eq!(cfg.alias_maps, [PathBuf::from("/etc/aliases")]);
+}
+
+#[test]
+fn every_error_names_file_line_and_key() {
+    let text = "myhostname = \"ok.example\"\nbogus_key = 1\nsmtpd_timeout = \"5 parsecs\"\nmynetworks = [\"300.1.1.1/8\"]\n";
+    let errs = Config::parse(text, "bad.toml").expect_err("must fail");
+    let shown: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    assert!(
+        shown[0].starts_with("bad.toml:2: bogus_key: unknown key"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[1].starts_with("bad.toml:3: smtpd_timeout: "),
+        "{shown:?}"
+    );
+    assert!(
+        shown[2].starts_with("bad.toml:4: mynetworks: "),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let errs = Config::parse("a = 1\nb = = 2\n", "syn.toml").expect_err("must fail");
+    assert_eq!(errs.0[0].line, 2, "{errs}");
+}
+
+#[test]
+fn durations_follow_postfix_units() {
+    for (text, secs) in [
+        ("\"300s\"", 300),
+        ("\"5m\"", 300),
+        ("\"1h\"", 3600),
+        ("\"2d\"", 172_800),
+        ("42", 42),
+    ] {
+        let cfg = Config::parse(&format!("smtpd_timeout = {text}\n"), "t").expect("parses");
+        assert_eq!(cfg.smtpd_timeout, Duration::from_secs(secs), "{text}");
+    }
+}
+
+#[test]
+fn cross_key_checks() {
+    let errs = Config::parse("mail_home = \"/var/mail\"\n", "t").expect_err("must fail");
+    assert_eq!(errs.0[0].key, "mail_home");
+    assert_eq!(errs.0[0].line, 1);
+    let errs = Config::parse("home_mailbox = \"Mailbox\"\n", "t").expect_err("must fail");
+    assert_eq!(errs.0[0].key, "home_mailbox");
+}

@@ -1,0 +1,88 @@
+//! The command line: `postern check` and errors that name file, line and key.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+#[test]
+fn check_names_file_line_and_key_of_every_error() {
+    let dir = tempdir();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "myhostname = \"mx.test\"\nmessage_size_limit = \"huge\"\nsmtpd_helo_requird = true\nmynetworks = [\"10.0.0.0/33\"]\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(
+        err.contains(&format!("{p}:2: message_size_limit: ")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{p}:3: smtpd_helo_requird: unknown key")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{p}:4: mynetworks: ")), "{err}");
+
+    // `run` refuses the same file, and says why.
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("smtpd_helo_requird"));
+}
+
+#[test]
+fn check_accepts_the_embedded_default_and_a_good_file() {
+    let out = Command::new(BIN).arg("check").output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempdir();
+    let path = dir.path().join("good.toml");
+    std::fs::write(&path, base_config(dir.path(), "smtpd_timeout = \"5m\"\n")).expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn empty_queue_and_missing_alias_file() {
+    let dir = tempdir();
+    let out = Command::new(BIN)
+        .args(["queue", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Mail queue is empty\n"
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "alias_maps = [\"/nonexistent/aliases\"]\n").expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/aliases"));
+}

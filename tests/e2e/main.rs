@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `postern` binary over loopback, real clients
+//! (raw sockets, swaks, Python's smtplib), real Maildir files.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod harness;
+
+mod cli;
+mod crash;
+mod delivery;
+mod protocol;
