@@ -94,7 +94,7 @@ impl LocalDelivery {
         if !super::resolve::safe_user(user) {
             return DeliveryOutcome::PermFail(format!("5.1.3 unsafe user name \"{user}\""));
         }
-        let home = match self.mail_home(user) {
+        let (home, owner) = match self.mail_home(user) {
             Ok(h) => h,
             Err(out) => return out,
         };
@@ -123,7 +123,14 @@ impl LocalDelivery {
             "Return-Path: <{}>\nDelivered-To: {address}\n",
             msg.envelope.sender
         );
-        match maildir::deliver(&dir, key, &self.hostname, prefix.as_bytes(), &msg.content) {
+        match maildir::deliver(
+            &dir,
+            key,
+            &self.hostname,
+            owner,
+            prefix.as_bytes(),
+            &msg.content,
+        ) {
             Ok(_) => DeliveryOutcome::Delivered(format!("{}", dir.display())),
             Err(e) => {
                 DeliveryOutcome::TempFail(format!("4.2.0 cannot write to {}: {e}", dir.display()))
@@ -131,23 +138,40 @@ impl LocalDelivery {
         }
     }
 
-    fn mail_home(&self, user: &str) -> Result<PathBuf, DeliveryOutcome> {
+    /// The mail home, and who should own new files there.
+    fn mail_home(&self, user: &str) -> Result<(PathBuf, maildir::Owner), DeliveryOutcome> {
         match &self.mail_home {
-            MailHome::Template(t) => Ok(PathBuf::from(t.replace("$user", user))),
-            MailHome::Passwd => passwd_home(user).ok_or_else(|| {
-                DeliveryOutcome::PermFail(format!("5.1.1 unknown user: \"{user}\""))
-            }),
+            MailHome::Template(t) => Ok((PathBuf::from(t.replace("$user", user)), None)),
+            MailHome::Passwd => {
+                let (home, uid, gid) = passwd_entry(user).ok_or_else(|| {
+                    DeliveryOutcome::PermFail(format!("5.1.1 unknown user: \"{user}\""))
+                })?;
+                // As root, deliver as the user would (Postfix's local(8) runs as the recipient).
+                Ok((home, running_as_root().then_some((uid, gid))))
+            }
         }
     }
 }
 
-/// The home directory of `user` in /etc/passwd.
-fn passwd_home(user: &str) -> Option<PathBuf> {
+/// The home directory, uid and gid of `user` in /etc/passwd.
+fn passwd_entry(user: &str) -> Option<(PathBuf, u32, u32)> {
     let text = std::fs::read_to_string("/etc/passwd").ok()?;
     text.lines().find_map(|l| {
         let fields: Vec<&str> = l.split(':').collect();
-        (fields.len() >= 6 && fields[0] == user).then(|| PathBuf::from(fields[5]))
+        if fields.len() < 6 || fields[0] != user {
+            return None;
+        }
+        Some((
+            PathBuf::from(fields[5]),
+            fields[2].parse().ok()?,
+            fields[3].parse().ok()?,
+        ))
     })
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Whether the header section already has `Delivered-To: <address>` (a loop).

@@ -13,34 +13,46 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// Who owns what delivery creates: a user's uid and gid, when postern runs as
+/// root and delivers into system users' homes (`mail_home = passwd`).
+pub type Owner = Option<(u32, u32)>;
+
 /// Creates `dir/{tmp,new,cur}` when missing, syncing each new directory's parent.
-pub fn ensure(dir: &Path) -> io::Result<()> {
+pub fn ensure(dir: &Path, owner: Owner) -> io::Result<()> {
     if dir.join("new").is_dir() && dir.join("tmp").is_dir() && dir.join("cur").is_dir() {
         return Ok(());
     }
-    create_dir_durable(dir)?;
+    create_dir_durable(dir, owner)?;
     for sub in ["tmp", "new", "cur"] {
-        create_dir_durable(&dir.join(sub))?;
+        create_dir_durable(&dir.join(sub), owner)?;
     }
     Ok(())
 }
 
-fn create_dir_durable(dir: &Path) -> io::Result<()> {
+fn create_dir_durable(dir: &Path, owner: Owner) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        create_dir_durable(parent)?;
+        create_dir_durable(parent, owner)?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(e),
     }
+    chown(dir, owner)?;
     if let Some(parent) = dir.parent() {
         crate::queue::sync_dir(parent)?;
     }
     Ok(())
+}
+
+fn chown(path: &Path, owner: Owner) -> io::Result<()> {
+    match owner {
+        Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid)),
+        None => Ok(()),
+    }
 }
 
 /// The part of a Maildir file name that identifies one delivery of one
@@ -73,10 +85,11 @@ pub fn deliver(
     dir: &Path,
     key: &str,
     hostname: &str,
+    owner: Owner,
     prefix: &[u8],
     content: &[u8],
 ) -> io::Result<PathBuf> {
-    ensure(dir)?;
+    ensure(dir, owner)?;
     let name = unique_name(key, hostname);
     let tmp = dir.join("tmp").join(&name);
     let result = (|| {
@@ -85,6 +98,7 @@ pub fn deliver(
         w.write_all(prefix)?;
         write_lf(&mut w, content)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
+        chown(&tmp, owner)?;
         file.sync_all()?;
         let new = dir.join("new").join(&name);
         fs::rename(&tmp, &new)?;
@@ -144,6 +158,7 @@ mod tests {
             &md,
             &key,
             "mx.example",
+            None,
             b"Return-Path: <a@b>\n",
             b"Subject: x\r\n\r\nbody\rx\r\n",
         )
@@ -164,5 +179,26 @@ mod tests {
         ));
         fs::rename(&path, cur).expect("move");
         assert!(already_delivered(&md, &key).expect("scan"));
+    }
+
+    #[test]
+    fn files_belong_to_the_user_when_running_as_root() {
+        use std::os::unix::fs::MetadataExt;
+        if fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
+            return; // chown needs root; CI runs as root.
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md = dir.path().join("home/Maildir");
+        let path = deliver(&md, "Q1R0", "h", Some((65534, 65534)), b"", b"x\r\n").expect("deliver");
+        for p in [
+            path.as_path(),
+            md.as_path(),
+            &md.join("new"),
+            &md.join("cur"),
+            &md.join("tmp"),
+        ] {
+            let m = fs::metadata(p).expect("stat");
+            assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+        }
     }
 }

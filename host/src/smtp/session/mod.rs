@@ -161,12 +161,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.state = State::Closed;
     }
 
+    /// Writes queued replies; a client that stops reading is cut off after
+    /// `smtpd_timeout`, like one that stops writing.
     async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.wbuf.is_empty() {
-            self.io.write_all(&self.wbuf).await?;
-            self.io.flush().await?;
-            self.wbuf.clear();
+        if self.wbuf.is_empty() {
+            return Ok(());
         }
+        let timeout = self.cfg().smtpd_timeout;
+        let (io, buf) = (&mut self.io, &self.wbuf);
+        let write = async {
+            io.write_all(buf).await?;
+            io.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "write timeout",
+                ));
+            }
+        }
+        self.wbuf.clear();
         Ok(())
     }
 

@@ -21,20 +21,8 @@ struct Harness {
 impl Harness {
     async fn start(extra_config: &str) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
-        let text = format!(
-            "myhostname = \"mx.test\"\nmydestination = [\"localhost\", \"mx.test\"]\nrecipient_delimiter = \"+\"\ndata_directory = \"{}\"\n{extra_config}",
-            dir.path().display()
-        );
-        let cfg = Config::parse(&text, "test").expect("config");
-        let resolver = Resolver::load(&cfg).expect("resolver");
-        let dirs = QueueDirs::new(cfg.queue_directory());
-        let (tx, arrivals) = mpsc::unbounded_channel();
-        let spool = Spool::open(dirs.clone(), tx).expect("spool");
-        let ctx = SessionContext {
-            config: Arc::new(cfg),
-            resolver: Arc::new(resolver),
-            spool: Arc::new(spool),
-        };
+        let (ctx, arrivals) = context_with(dir.path(), extra_config);
+        let dirs = ctx.spool.dirs().clone();
         let (client, server) = tokio::io::duplex(256 * 1024);
         let (stop, stop_rx) = watch::channel(false);
         let session = Session::new(server, ctx, "127.0.0.1:40000".parse().expect("addr"));
@@ -343,22 +331,7 @@ async fn timeout_gets_421() {
 #[tokio::test]
 async fn talking_before_the_greeting_or_out_of_turn_is_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = Config::parse(
-        &format!(
-            "data_directory = \"{}\"\nmydestination = [\"localhost\"]\n",
-            dir.path().display()
-        ),
-        "t",
-    )
-    .expect("config");
-    let resolver = Resolver::load(&cfg).expect("resolver");
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let spool = Spool::open(QueueDirs::new(cfg.queue_directory()), tx).expect("spool");
-    let ctx = SessionContext {
-        config: Arc::new(cfg),
-        resolver: Arc::new(resolver),
-        spool: Arc::new(spool),
-    };
+    let ctx = context(dir.path());
     let (mut client, server) = tokio::io::duplex(4096);
     client.write_all(b"HELO early\r\n").await.expect("write");
     let mut session = Session::new(server, ctx.clone(), "127.0.0.1:1".parse().expect("addr"));
@@ -368,7 +341,7 @@ async fn talking_before_the_greeting_or_out_of_turn_is_recorded() {
     assert!(session.improper_pipelining());
 
     let (mut client, server) = tokio::io::duplex(4096);
-    let mut session = Session::new(server, ctx, "127.0.0.1:1".parse().expect("addr"));
+    let mut session = Session::new(server, ctx.clone(), "127.0.0.1:1".parse().expect("addr"));
     let talk = tokio::spawn(async move {
         let mut buf = [0u8; 512];
         let _ = client.read(&mut buf).await;
@@ -383,6 +356,67 @@ async fn talking_before_the_greeting_or_out_of_turn_is_recorded() {
         let _ = client.read_to_end(&mut rest).await;
     });
     let _ = session.converse(&mut stop_rx).await;
+    assert!(
+        session.improper_pipelining(),
+        "content sent before 354 must be recorded"
+    );
     drop(session);
     talk.await.expect("client");
+
+    // A well-behaved client (pipelining only what RFC 2920 allows) is not flagged.
+    let (mut client, server) = tokio::io::duplex(4096);
+    let mut session = Session::new(
+        server,
+        context(dir.path()),
+        "127.0.0.1:1".parse().expect("addr"),
+    );
+    let talk = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        let _ = client.read(&mut buf).await;
+        client.write_all(b"EHLO c\r\n").await.expect("write");
+        let _ = client.read(&mut buf).await;
+        client
+            .write_all(b"MAIL FROM:<a@b>\r\nRCPT TO:<u@localhost>\r\nDATA\r\n")
+            .await
+            .expect("write");
+        let _ = client.read(&mut buf).await;
+        client
+            .write_all(b"Subject: ok\r\n\r\n.\r\n")
+            .await
+            .expect("write");
+        let _ = client.read(&mut buf).await;
+        client.write_all(b"QUIT\r\n").await.expect("write");
+        let mut rest = Vec::new();
+        let _ = client.read_to_end(&mut rest).await;
+    });
+    let _ = session.converse(&mut stop_rx).await;
+    assert!(!session.improper_pipelining());
+    drop(session);
+    talk.await.expect("client");
+}
+
+/// A context whose spool lives in `dir`, with `extra` configuration lines.
+fn context_with(
+    dir: &std::path::Path,
+    extra: &str,
+) -> (SessionContext, mpsc::UnboundedReceiver<QueueId>) {
+    let text = format!(
+        "myhostname = \"mx.test\"\nmydestination = [\"localhost\", \"mx.test\"]\nrecipient_delimiter = \"+\"\ndata_directory = \"{}\"\n{extra}",
+        dir.display()
+    );
+    let cfg = Config::parse(&text, "test").expect("config");
+    let resolver = Resolver::load(&cfg).expect("resolver");
+    let (tx, arrivals) = mpsc::unbounded_channel();
+    let spool = Spool::open(QueueDirs::new(cfg.queue_directory()), tx).expect("spool");
+    let ctx = SessionContext {
+        config: Arc::new(cfg),
+        resolver: Arc::new(resolver),
+        spool: Arc::new(spool),
+    };
+    (ctx, arrivals)
+}
+
+/// A context whose arrivals nobody reads.
+fn context(dir: &std::path::Path) -> SessionContext {
+    context_with(dir, "").0
 }
