@@ -13,7 +13,10 @@ use clap::{Parser, Subcommand};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::delivery::{LocalDelivery, Resolver};
+use crate::plugin::PluginRuntime;
+use crate::policy::{Policy, PolicySet};
 use crate::queue::manager::{QueueManager, Schedule};
 use crate::queue::{QueueDirs, Spool, list};
 use crate::smtp::session::SessionContext;
@@ -51,6 +54,42 @@ enum Cmd {
         #[command(subcommand)]
         command: QueueCmd,
     },
+    /// Reload plugins and chains in the running server (like SIGHUP).
+    Reload {
+        /// Configuration file (for `data_directory`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Stop the running server (like SIGTERM).
+    Stop {
+        /// Configuration file (for `data_directory`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCmd {
+    /// List the plugins loaded in the running server.
+    List {
+        /// Configuration file (for `data_directory`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +118,11 @@ pub fn main() -> ExitCode {
         Cmd::Queue {
             command: QueueCmd::List { config, data_dir },
         } => queue_list(config.as_deref(), data_dir),
+        Cmd::Reload { config, data_dir } => control_request(config.as_deref(), data_dir, "reload"),
+        Cmd::Stop { config, data_dir } => control_request(config.as_deref(), data_dir, "stop"),
+        Cmd::Plugin {
+            command: PluginCmd::List { config, data_dir },
+        } => control_request(config.as_deref(), data_dir, "plugins"),
     };
     match result {
         Ok(code) => code,
@@ -124,6 +168,19 @@ fn queue_list(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+fn control_request(config: Option<&Path>, data_dir: Option<PathBuf>, request: &str) -> anyhow::Result<ExitCode> {
+    let cfg = load(config, data_dir)?;
+    let (ok, lines) = crate::control::request(&cfg.control_socket(), request)?;
+    for l in &lines {
+        if ok {
+            println!("{l}");
+        } else {
+            eprintln!("postern: {l}");
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -155,7 +212,7 @@ fn run(
         .thread_name("postern")
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve(cfg, resolver))?;
+    runtime.block_on(serve(cfg, config.map(Path::to_path_buf), resolver))?;
     drop(lock);
     Ok(ExitCode::SUCCESS)
 }
@@ -174,14 +231,31 @@ fn lock_data_directory(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-async fn serve(cfg: Config, resolver: Resolver) -> anyhow::Result<()> {
+async fn serve(cfg: Config, config_path: Option<PathBuf>, resolver: Resolver) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let resolver = Arc::new(resolver);
     let listeners = crate::listener::bind(&cfg.listen).await?;
+
+    // Plugins first: a plugin that cannot load stops the start, naming it.
+    let runtime = PluginRuntime::new(&cfg.data_directory, &cfg.dns_nameservers).map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::create_dir_all(&cfg.plugin_directory)
+        .with_context(|| format!("cannot create {}", cfg.plugin_directory.display()))?;
+    let plugins = runtime.load(&cfg, None).await.map_err(|errors| {
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", text.join("\n"))
+    })?;
+    let policy = Arc::new(Policy::new(
+        runtime,
+        PolicySet {
+            chains: cfg.chains.clone(),
+            plugins: Arc::new(plugins),
+        },
+    ));
+
     let dirs = QueueDirs::new(cfg.queue_directory());
     let (arrivals_tx, arrivals_rx) = mpsc::unbounded_channel();
     let spool = Arc::new(Spool::open(dirs.clone(), arrivals_tx).context("cannot open the queue")?);
-    let agent = LocalDelivery::new(&cfg, (*resolver).clone());
+    let agent = LocalDelivery::new(&cfg, (*resolver).clone(), policy.clone(), spool.clone());
     let mut manager = QueueManager::new(dirs, agent, Schedule::from_config(&cfg), arrivals_rx);
     manager.recover().context("queue recovery failed")?;
 
@@ -193,33 +267,61 @@ async fn serve(cfg: Config, resolver: Resolver) -> anyhow::Result<()> {
         }
     }
     tracing::info!(
-        "postern {} started: myhostname={}, data_directory={}",
+        "postern {} started: myhostname={}, data_directory={}, plugins={}",
         env!("CARGO_PKG_VERSION"),
         cfg.myhostname,
-        cfg.data_directory.display()
+        cfg.data_directory.display(),
+        policy.snapshot().plugins.list().len()
     );
+    let control = Arc::new(Control {
+        policy: policy.clone(),
+        config: config_path.clone(),
+        stop: stop_tx.clone(),
+    });
+    let socket = cfg.control_socket();
+    let control_task = tokio::spawn({
+        let (control, stop) = (control.clone(), stop_rx.clone());
+        async move {
+            if let Err(e) = crate::control::serve(&socket, control, stop).await {
+                tracing::error!("control socket {}: {e}", socket.display());
+            }
+        }
+    });
+    let _watcher = crate::policy::reload::watch(&cfg.plugin_directory, config_path.as_deref(), control.clone())
+        .map_err(|e| tracing::warn!("hot reload by file watching is off: {e}"))
+        .ok();
     let ctx = SessionContext {
         config: cfg.clone(),
         resolver,
         spool,
+        policy,
     };
-    let server = tokio::spawn(crate::listener::serve(listeners, ctx, stop_rx));
-    wait_for_signal().await?;
+    let server = tokio::spawn(crate::listener::serve(listeners, ctx, stop_rx.clone()));
+    wait_for_signal(&control, stop_rx).await?;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = server.await;
     let _ = qmgr.await;
+    let _ = control_task.await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Returns on SIGTERM, SIGINT or `postern stop`; reloads on SIGHUP.
+async fn wait_for_signal(control: &Control, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = stop.changed() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading plugins");
+                let _ = control.reload().await;
+            }
+        }
     }
-    Ok(())
 }

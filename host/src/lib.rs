@@ -24,11 +24,17 @@
 //!   the queue manager that schedules deliveries, and `mailq`-style listing.
 //! - [`delivery`]: local delivery (aliases, address extensions, Maildir).
 //! - [`config`]: `postern.toml`, keyed by Postfix's main.cf parameter names.
+//! - [`plugin`]: the WebAssembly runtime (the only module naming wasmtime).
+//! - [`policy`]: the chains of plugin steps per stage, swapped whole on reload.
+//! - [`control`]: the control socket behind `postern reload` and `plugin list`.
 //! - [`cli`]: the `postern` command line.
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod delivery;
 pub mod listener;
+pub mod plugin;
+pub mod policy;
 pub mod queue;
 pub mod smtp;

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use value::{BareNewline, Cidr, MailHome, RecipientMap};
+pub use value::{BareNewline, Capability, Chains, Cidr, MailHome, OnError, PluginConfig, RecipientMap, Stage, Step};
 
 /// The configuration used when `postern run` gets no `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -123,6 +123,17 @@ pub struct Config {
     pub queue_run_delay: Duration,
     /// How long a message may stay in the queue before it is returned.
     pub maximal_queue_lifetime: Duration,
+    /// Postfix's `smtpd_delay_reject`: run the connect, helo and mail chains at
+    /// the first RCPT, so a refusal is reported there (and the client is known).
+    pub smtpd_delay_reject: bool,
+    /// Where plugin components are (watched for hot reload).
+    pub plugin_directory: PathBuf,
+    /// Name servers for the `dns` capability (`ip:port`); empty = /etc/resolv.conf.
+    pub dns_nameservers: Vec<SocketAddr>,
+    /// The plugins, by name (`[plugins.NAME]` tables).
+    pub plugins: std::collections::BTreeMap<String, PluginConfig>,
+    /// The chain of plugin steps run at each stage (`[chains]`).
+    pub chains: Chains,
 }
 
 impl Config {
@@ -169,6 +180,11 @@ impl Config {
     /// The spool directory.
     pub fn queue_directory(&self) -> PathBuf {
         self.data_directory.join("queue")
+    }
+
+    /// The control socket (`postern reload`, `postern plugin list`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.data_directory.join("postern.sock")
     }
 }
 

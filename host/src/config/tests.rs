@@ -94,3 +94,55 @@ fn cross_key_checks() {
     let errs = Config::parse("home_mailbox = \"Mailbox\"\n", "t").expect_err("must fail");
     assert_eq!(errs.0[0].key, "home_mailbox");
 }
+
+#[test]
+fn plugins_and_chains() {
+    let cfg = Config::parse(
+        r#"
+data_directory = "/tmp/pd"
+
+[plugins.rbl]
+path = "rbl.wasm"
+capabilities = ["dns", "log"]
+timeout = "250ms"
+memory_limit = "32M"
+on_error = "continue"
+config = { zones = ["zen.test"], weight = 2 }
+
+[plugins.tag]
+path = "/opt/tag.wasm"
+
+[chains]
+connect = ["rbl zen.test bl.test"]
+data = ["tag", "rbl"]
+"#,
+        "p.toml",
+    )
+    .expect("parses");
+    assert_eq!(cfg.plugin_directory, PathBuf::from("/tmp/pd/plugins"));
+    let rbl = &cfg.plugins["rbl"];
+    assert_eq!(rbl.capabilities, [Capability::Dns, Capability::Log]);
+    assert_eq!(rbl.timeout, Duration::from_millis(250));
+    assert_eq!(rbl.memory_limit, 32 << 20);
+    assert_eq!(rbl.on_error, OnError::Continue);
+    assert_eq!(rbl.config_json, r#"{"weight":2,"zones":["zen.test"]}"#);
+    assert_eq!(rbl.line, 4);
+    assert_eq!(cfg.plugins["tag"].on_error, OnError::Tempfail);
+    assert_eq!(
+        cfg.chains.get(Stage::Connect),
+        [Step { plugin: "rbl".into(), args: vec!["zen.test".into(), "bl.test".into()] }]
+    );
+    assert_eq!(cfg.chains.get(Stage::Data).len(), 2);
+    assert!(cfg.chains.get(Stage::Rcpt).is_empty());
+}
+
+#[test]
+fn plugin_errors_point_into_the_table() {
+    let text = "[plugins.a]\npath = \"a.wasm\"\ncapabilities = [\"net\"]\n\n[plugins.b]\ntimeout = \"1s\"\n\n[chains]\nrcpt = [\"a\", \"missing x\"]\nbogus = [\"a\"]\n";
+    let errs = Config::parse(text, "p.toml").expect_err("must fail");
+    let shown: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
+    assert!(shown.iter().any(|e| e.starts_with("p.toml:3: plugins.a.capabilities: unknown capability `net`")), "{shown:?}");
+    assert!(shown.iter().any(|e| e.starts_with("p.toml:5: plugins.b.path: missing")), "{shown:?}");
+    assert!(shown.iter().any(|e| e.starts_with("p.toml:9: chains.rcpt: step `missing x` names plugin `missing`")), "{shown:?}");
+    assert!(shown.iter().any(|e| e.starts_with("p.toml:10: chains.bogus: unknown stage")), "{shown:?}");
+}

@@ -99,6 +99,137 @@ pub enum RecipientMap {
     AliasMaps,
 }
 
+/// A host capability a plugin may be granted (the WIT interfaces it imports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// `postern:mta/dns`.
+    Dns,
+    /// `postern:mta/log`.
+    Log,
+    /// `postern:mta/kv`.
+    Kv,
+    /// `postern:mta/clock`.
+    Clock,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 4] = [Capability::Dns, Capability::Log, Capability::Kv, Capability::Clock];
+
+    /// The name used in the configuration and in the WIT interface.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Dns => "dns",
+            Capability::Log => "log",
+            Capability::Kv => "kv",
+            Capability::Clock => "clock",
+        }
+    }
+}
+
+/// What a plugin failure (trap, deadline, memory cap, bad verdict) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Answer `451 4.3.0` (the default): mail waits rather than slips through.
+    Tempfail,
+    /// Act as if the plugin had said `continue`.
+    Continue,
+}
+
+/// A `[plugins.NAME]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginConfig {
+    /// The component file (relative paths are below `plugin_directory`).
+    pub path: PathBuf,
+    /// Capabilities granted (deny by default).
+    pub capabilities: Vec<Capability>,
+    /// CPU deadline for one hook call.
+    pub timeout: Duration,
+    /// Linear memory cap for one instance, in bytes.
+    pub memory_limit: u64,
+    /// Failure policy.
+    pub on_error: OnError,
+    /// The plugin's own settings (the `config` table), as JSON for `configure`.
+    pub config_json: String,
+    /// Where the table starts, for messages.
+    pub line: usize,
+}
+
+/// An SMTP or delivery stage a chain runs at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// A client connected.
+    Connect,
+    /// HELO/EHLO.
+    Helo,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO.
+    Rcpt,
+    /// End of DATA.
+    Data,
+    /// Local delivery, per recipient.
+    Deliver,
+}
+
+impl Stage {
+    /// Every stage, in order.
+    pub const ALL: [Stage; 6] = [Stage::Connect, Stage::Helo, Stage::Mail, Stage::Rcpt, Stage::Data, Stage::Deliver];
+
+    /// The name used in `[chains]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Helo => "helo",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
+            Stage::Deliver => "deliver",
+        }
+    }
+}
+
+/// One step of a chain: a plugin and the arguments passed with each call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The plugin's name (a `[plugins.NAME]` table).
+    pub plugin: String,
+    /// Words after the name.
+    pub args: Vec<String>,
+}
+
+/// The chains, one per stage. Empty chains cost nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chains {
+    steps: [Vec<Step>; 6],
+}
+
+impl Chains {
+    /// The steps of one stage.
+    pub fn get(&self, stage: Stage) -> &[Step] {
+        &self.steps[stage as usize]
+    }
+
+    /// Sets the steps of one stage.
+    pub fn set(&mut self, stage: Stage, steps: Vec<Step>) {
+        self.steps[stage as usize] = steps;
+    }
+
+    /// Every step of every stage.
+    pub fn all(&self) -> impl Iterator<Item = (Stage, &Step)> {
+        Stage::ALL.into_iter().flat_map(move |st| self.get(st).iter().map(move |s| (st, s)))
+    }
+}
+
+/// The nested tables, read with spans so errors point at the right line.
+#[derive(serde::Deserialize)]
+struct Nested {
+    #[serde(default)]
+    plugins: BTreeMap<String, Spanned<BTreeMap<String, Spanned<Value>>>>,
+    #[serde(default)]
+    chains: BTreeMap<String, Spanned<Value>>,
+}
+
 /// Reads one document. Errors are collected, not returned at the first.
 pub(super) fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
     let lines = LineIndex::new(text);
@@ -126,12 +257,43 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let mut raw = Raw::default();
     for (key, value) in &table {
+        if key == "plugins" || key == "chains" {
+            continue;
+        }
         let span = value.span();
         if let Err(message) = cfg.set(key, value.get_ref(), &mut raw) {
             errors.push(err(span, key, message));
         }
     }
     cfg.finish(raw);
+    if table.contains_key("plugins") || table.contains_key("chains") {
+        match toml::from_str::<Nested>(text) {
+            Ok(nested) => {
+                for (name, plugin) in &nested.plugins {
+                    let line = lines.line_of(plugin.span().start);
+                    match plugin_config(plugin.get_ref(), line) {
+                        Ok(p) => {
+                            cfg.plugins.insert(name.clone(), p);
+                        }
+                        Err((span, key, message)) => {
+                            let span = span.unwrap_or_else(|| plugin.span());
+                            errors.push(err(span, &format!("plugins.{name}.{key}"), message));
+                        }
+                    }
+                }
+                for (stage, steps) in &nested.chains {
+                    if let Err(message) = cfg.set_chain(stage, steps.get_ref(), &nested.plugins) {
+                        errors.push(err(steps.span(), &format!("chains.{stage}"), message));
+                    }
+                }
+            }
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let key = if table.contains_key("plugins") { "plugins" } else { "chains" };
+                errors.push(err(span, key, e.message().lines().next().unwrap_or("bad table").to_owned()));
+            }
+        }
+    }
     if let Err((key, message)) = cfg.check() {
         let span = table.get(key).map_or(0..0, Spanned::span);
         errors.push(err(span, key, message));
@@ -149,6 +311,7 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
 struct Raw {
     myhostname: Option<String>,
     mydomain: Option<String>,
+    plugin_directory: Option<String>,
     myorigin: Option<String>,
     mydestination: Option<Vec<String>>,
     smtpd_banner: Option<String>,
@@ -195,7 +358,34 @@ impl Config {
             maximal_backoff_time: Duration::from_secs(4000),
             queue_run_delay: Duration::from_secs(300),
             maximal_queue_lifetime: Duration::from_secs(5 * 86400),
+            smtpd_delay_reject: true,
+            plugin_directory: PathBuf::new(),
+            dns_nameservers: Vec::new(),
+            plugins: BTreeMap::new(),
+            chains: Chains::default(),
         }
+    }
+
+    fn set_chain(&mut self, stage: &str, v: &Value, declared: &BTreeMap<String, impl Sized>) -> Result<(), String> {
+        let stage = Stage::ALL
+            .into_iter()
+            .find(|s| s.name() == stage)
+            .ok_or_else(|| format!("unknown stage (use one of {})", Stage::ALL.map(Stage::name).join(", ")))?;
+        let Value::Array(items) = v else {
+            return Err("expected a list of steps such as [\"rbl zen.example\"]".into());
+        };
+        let mut steps = Vec::new();
+        for item in items {
+            let text = string(item)?;
+            let mut words = text.split_whitespace().map(str::to_owned);
+            let plugin = words.next().ok_or("an empty step")?;
+            if !declared.contains_key(&plugin) {
+                return Err(format!("step `{text}` names plugin `{plugin}`, which has no [plugins.{plugin}] table"));
+            }
+            steps.push(Step { plugin, args: words.collect() });
+        }
+        self.chains.set(stage, steps);
+        Ok(())
     }
 
     /// Applies one key. The error text is about the value; the caller adds where.
@@ -274,6 +464,18 @@ impl Config {
             "maximal_backoff_time" => self.maximal_backoff_time = duration(v)?,
             "queue_run_delay" => self.queue_run_delay = duration(v)?,
             "maximal_queue_lifetime" => self.maximal_queue_lifetime = duration(v)?,
+            "smtpd_delay_reject" => self.smtpd_delay_reject = boolean(v)?,
+            "plugin_directory" => raw.plugin_directory = Some(string(v)?),
+            "dns_nameservers" => {
+                self.dns_nameservers = list(v)?
+                    .iter()
+                    .map(|s| {
+                        s.parse::<SocketAddr>()
+                            .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                            .map_err(|_| format!("`{s}` is not an address or address:port"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             _ => return Err("unknown key".into()),
         }
         Ok(())
@@ -307,6 +509,10 @@ impl Config {
             .smtpd_banner
             .unwrap_or_else(|| "$myhostname ESMTP $mail_name".into());
         self.smtpd_banner = self.expand(&banner);
+        let plugin_dir = raw
+            .plugin_directory
+            .unwrap_or_else(|| "$data_directory/plugins".into());
+        self.plugin_directory = PathBuf::from(self.expand(&plugin_dir));
         let home = raw
             .mail_home
             .unwrap_or_else(|| "$data_directory/mail/$user".into());
@@ -452,6 +658,9 @@ fn duration(v: &Value) -> Result<Duration, String> {
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("`{text}` is not a time such as \"300s\" or \"5m\""))?;
+    if unit == "ms" {
+        return Ok(Duration::from_millis(n));
+    }
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -507,4 +716,88 @@ impl LineIndex {
     fn line_of(&self, offset: usize) -> usize {
         self.starts.partition_point(|&s| s <= offset)
     }
+}
+
+/// Reads one `[plugins.NAME]` table; an error carries the key and its span.
+fn plugin_config(
+    t: &BTreeMap<String, Spanned<Value>>,
+    line: usize,
+) -> Result<PluginConfig, (Option<std::ops::Range<usize>>, String, String)> {
+    let mut p = PluginConfig {
+        path: PathBuf::new(),
+        capabilities: Vec::new(),
+        timeout: Duration::from_millis(100),
+        memory_limit: 64 << 20,
+        on_error: OnError::Tempfail,
+        config_json: "{}".to_owned(),
+        line,
+    };
+    let mut has_path = false;
+    for (key, value) in t {
+        let fail = |m: String| (Some(value.span()), key.clone(), m);
+        let v = value.get_ref();
+        match key.as_str() {
+            "path" => {
+                p.path = PathBuf::from(string(v).map_err(fail)?);
+                has_path = true;
+            }
+            "capabilities" => {
+                p.capabilities = list(v)
+                    .map_err(fail)?
+                    .iter()
+                    .map(|c| {
+                        Capability::ALL.into_iter().find(|k| k.name() == c).ok_or_else(|| {
+                            format!("unknown capability `{c}` (use dns, log, kv, clock)")
+                        })
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(fail)?;
+            }
+            "timeout" => {
+                p.timeout = duration(v).map_err(fail)?;
+                if p.timeout.is_zero() {
+                    return Err(fail("must be greater than zero".into()));
+                }
+            }
+            "memory_limit" => p.memory_limit = bytes(v).map_err(fail)?,
+            "on_error" => {
+                p.on_error = match string(v).map_err(fail)?.as_str() {
+                    "tempfail" => OnError::Tempfail,
+                    "continue" => OnError::Continue,
+                    other => return Err(fail(format!("`{other}` is not tempfail or continue"))),
+                }
+            }
+            "config" => {
+                if !matches!(v, Value::Table(_)) {
+                    return Err(fail("expected a table".into()));
+                }
+                p.config_json = serde_json::to_string(v).map_err(|e| fail(e.to_string()))?;
+            }
+            _ => return Err(fail("unknown key".into())),
+        }
+    }
+    if !has_path {
+        return Err((None, "path".into(), "missing (the plugin's .wasm file)".into()));
+    }
+    Ok(p)
+}
+
+/// Sizes: `67108864`, `"64M"`, `"64MiB"`, `"512k"`.
+fn bytes(v: &Value) -> Result<u64, String> {
+    let text = match v {
+        Value::Integer(n) => return u64::try_from(*n).map_err(|_| format!("{n} is out of range")),
+        Value::String(s) => s.trim().to_owned(),
+        other => return Err(format!("expected a size such as \"64M\", found {}", other.type_str())),
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size such as \"64M\""))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{text}` has an unknown unit (use k, M or G)")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
 }

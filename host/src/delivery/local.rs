@@ -6,8 +6,13 @@
 
 use std::path::PathBuf;
 
-use crate::config::{Config, MailHome};
-use crate::queue::QueueFile;
+use std::sync::Arc;
+
+use crate::config::{Config, MailHome, Stage};
+use crate::plugin::types::{DeliveryInfo, Edit, EnvelopeInfo, HookInput, Verdict};
+use crate::policy::Policy;
+use crate::queue::{Envelope, EnvelopeRcpt, QueueFile, QueueId, Spool};
+use crate::smtp::proto::Reply;
 
 use super::resolve::{Destination, Resolver, Target};
 use super::{DeliveryOutcome, maildir};
@@ -16,6 +21,8 @@ use super::{DeliveryOutcome, maildir};
 #[derive(Debug, Clone)]
 pub struct LocalDelivery {
     resolver: Resolver,
+    policy: Arc<Policy>,
+    spool: Arc<Spool>,
     hostname: String,
     mail_home: MailHome,
     home_mailbox: String,
@@ -23,9 +30,11 @@ pub struct LocalDelivery {
 
 impl LocalDelivery {
     /// The agent for a configuration.
-    pub fn new(cfg: &Config, resolver: Resolver) -> Self {
+    pub fn new(cfg: &Config, resolver: Resolver, policy: Arc<Policy>, spool: Arc<Spool>) -> Self {
         LocalDelivery {
             resolver,
+            policy,
+            spool,
             hostname: cfg.myhostname.clone(),
             mail_home: cfg.mail_home.clone(),
             home_mailbox: cfg.home_mailbox.clone(),
@@ -119,22 +128,121 @@ impl LocalDelivery {
                 }
             }
         }
+        let target_info = DeliveryInfo {
+            recipient: address.clone(),
+            user: user.clone(),
+            extension: match target {
+                Target::Mailbox { extension, .. } => extension.clone(),
+                _ => None,
+            },
+            size: msg.content.len() as u64,
+        };
+        let plan = match self.deliver_stage(msg, &target_info) {
+            Ok(plan) => plan,
+            Err(outcome) => return outcome,
+        };
+        let content = plan.content.as_deref().unwrap_or(&msg.content);
+        if let Some(to) = plan.redirect {
+            return self.redirect(msg, address, &to, content);
+        }
+        let dir = match &plan.folder {
+            Some(f) => dir.join(format!(".{f}")),
+            None => dir,
+        };
         let prefix = format!(
             "Return-Path: <{}>\nDelivered-To: {address}\n",
             msg.envelope.sender
         );
-        match maildir::deliver(
-            &dir,
-            key,
-            &self.hostname,
-            owner,
-            prefix.as_bytes(),
-            &msg.content,
-        ) {
+        match maildir::deliver(&dir, key, &self.hostname, owner, prefix.as_bytes(), content) {
             Ok(_) => DeliveryOutcome::Delivered(format!("{}", dir.display())),
             Err(e) => {
                 DeliveryOutcome::TempFail(format!("4.2.0 cannot write to {}: {e}", dir.display()))
             }
+        }
+    }
+
+    /// Runs the deliver chain for one target, if there is one. `Err` is the
+    /// recipient's outcome already decided (discarded, refused, deferred).
+    fn deliver_stage(&self, msg: &QueueFile, target: &DeliveryInfo) -> Result<DeliveryPlan, DeliveryOutcome> {
+        let mut ptxn = self.policy.transaction();
+        if !ptxn.has_chain(Stage::Deliver) {
+            return Ok(DeliveryPlan::default());
+        }
+        let envelope = EnvelopeInfo {
+            sender: msg.envelope.sender.clone(),
+            recipients: msg.envelope.recipients.iter().map(|r| r.address.clone()).collect(),
+        };
+        let message = Arc::new(msg.content.clone());
+        let input = HookInput::Deliver {
+            delivery: target,
+            envelope: &envelope,
+            message,
+        };
+        // Delivery runs on a blocking thread; the plugin call is async.
+        let d = tokio::runtime::Handle::current().block_on(ptxn.run(&input));
+        let who = d.trace.last().map_or("policy", |t| t.plugin.as_str()).to_owned();
+        let why = |r: &Reply| {
+            let code = r.enhanced.map_or_else(String::new, |e| format!("{e} "));
+            format!("{code}{} (by {who})", r.text)
+        };
+        match d.verdict {
+            Verdict::Continue | Verdict::Accept => {}
+            Verdict::Discard => return Err(DeliveryOutcome::Delivered(format!("discarded by {who}"))),
+            Verdict::Reject(r) | Verdict::Disconnect(r) if r.code >= 500 => return Err(DeliveryOutcome::PermFail(why(&r))),
+            Verdict::Reject(r) | Verdict::Defer(r) | Verdict::Disconnect(r) => {
+                return Err(DeliveryOutcome::TempFail(why(&r)));
+            }
+            Verdict::Hold(reason) => return Err(DeliveryOutcome::TempFail(format!("4.3.0 held by {who}: {reason}"))),
+        }
+        let mut plan = DeliveryPlan::default();
+        let mut header_edits = Vec::new();
+        for e in d.edits {
+            match e {
+                Edit::SetFolder(f) => match maildir_folder(&f) {
+                    Some(folder) => plan.folder = folder,
+                    None => tracing::warn!(plugin = %who, "unusable folder name \"{f}\"; delivering to the inbox"),
+                },
+                Edit::Redirect(a) => plan.redirect = Some(a),
+                Edit::Header(h) => header_edits.push(h),
+                other => tracing::debug!(plugin = %who, "edit {other:?} does not apply at the deliver stage"),
+            }
+        }
+        if !header_edits.is_empty() {
+            let mut content = msg.content.clone();
+            crate::policy::headers::apply(&mut content, &header_edits);
+            plan.content = Some(content);
+        }
+        Ok(plan)
+    }
+
+    /// Re-queues the message for `to` (a `redirect` edit), marked with
+    /// `Delivered-To: <from>` so that a redirect loop ends as a loop error.
+    fn redirect(&self, msg: &QueueFile, from: &str, to: &str, content: &[u8]) -> DeliveryOutcome {
+        let envelope = Envelope {
+            sender: msg.envelope.sender.clone(),
+            params: msg.envelope.params.clone(),
+            client_ip: None,
+            helo: String::new(),
+            arrival: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            recipients: vec![EnvelopeRcpt {
+                address: to.to_owned(),
+                notify: None,
+                orcpt: None,
+            }],
+        };
+        let prefix = format!("Delivered-To: {from}\r\n").into_bytes();
+        let queued = tokio::runtime::Handle::current().block_on(self.spool.enqueue(
+            QueueId::generate(),
+            envelope,
+            prefix,
+            content.to_vec(),
+            false,
+        ));
+        match queued {
+            Ok(id) => DeliveryOutcome::Delivered(format!("redirected to <{to}> as {id}")),
+            Err(e) => DeliveryOutcome::TempFail(format!("4.3.0 cannot queue the redirect to <{to}>: {e}")),
         }
     }
 
@@ -151,6 +259,31 @@ impl LocalDelivery {
             }
         }
     }
+}
+
+/// What the deliver chain decided for one target.
+#[derive(Debug, Default)]
+struct DeliveryPlan {
+    /// A Maildir++ folder below the Maildir (`None`: the inbox).
+    folder: Option<String>,
+    /// Deliver there instead.
+    redirect: Option<String>,
+    /// The content with header edits applied.
+    content: Option<Vec<u8>>,
+}
+
+/// A Maildir++ folder name: `Spam`, `Lists.rust` (levels separated by dots).
+/// `INBOX` or empty means the inbox (`Some(None)`); anything that could leave
+/// the Maildir is refused (`None`).
+fn maildir_folder(name: &str) -> Option<Option<String>> {
+    let name = name.trim().trim_start_matches("INBOX.").trim_start_matches('.');
+    if name.is_empty() || name.eq_ignore_ascii_case("INBOX") {
+        return Some(None);
+    }
+    let ok = name.len() <= 200
+        && name.split('.').all(|level| !level.is_empty())
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ' | '+'));
+    ok.then(|| Some(name.to_owned()))
 }
 
 /// The home directory, uid and gid of `user` in /etc/passwd.
@@ -187,4 +320,20 @@ fn has_delivered_to(content: &[u8], address: &str) -> bool {
         .any(|(name, value)| {
             name.eq_ignore_ascii_case("Delivered-To") && value.trim().eq_ignore_ascii_case(address)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maildir_folder;
+
+    #[test]
+    fn folder_names_stay_inside_the_maildir() {
+        assert_eq!(maildir_folder("Spam"), Some(Some("Spam".into())));
+        assert_eq!(maildir_folder("INBOX.Lists.rust"), Some(Some("Lists.rust".into())));
+        assert_eq!(maildir_folder("INBOX"), Some(None));
+        assert_eq!(maildir_folder(""), Some(None));
+        for bad in ["../x", "a/b", "a..b", "Spam.", "x\0"] {
+            assert_eq!(maildir_folder(bad), None, "{bad}");
+        }
+    }
 }

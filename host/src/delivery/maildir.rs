@@ -26,6 +26,14 @@ pub fn ensure(dir: &Path, owner: Owner) -> io::Result<()> {
     for sub in ["tmp", "new", "cur"] {
         create_dir_durable(&dir.join(sub), owner)?;
     }
+    // Maildir++: a folder is marked as one.
+    if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+        let marker = dir.join("maildirfolder");
+        if !marker.exists() {
+            fs::write(&marker, b"")?;
+            chown(&marker, owner)?;
+        }
+    }
     Ok(())
 }
 
@@ -61,8 +69,26 @@ pub fn delivery_key(queue_id: &str, rcpt_index: usize) -> String {
     format!("Q{queue_id}R{rcpt_index}")
 }
 
-/// Whether a file carrying `key` is already in `new/` or `cur/`.
+/// Whether a file carrying `key` is already in `new/` or `cur/` of the
+/// Maildir or of one of its Maildir++ folders (`.Name/`).
 pub fn already_delivered(dir: &Path, key: &str) -> io::Result<bool> {
+    let mut maildirs = vec![dir.to_owned()];
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with('.') && e.path().is_dir() {
+                maildirs.push(e.path());
+            }
+        }
+    }
+    for md in maildirs {
+        if in_maildir(&md, key)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn in_maildir(dir: &Path, key: &str) -> io::Result<bool> {
     let needle = format!("{key}.");
     for sub in ["new", "cur"] {
         let entries = match fs::read_dir(dir.join(sub)) {

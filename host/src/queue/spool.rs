@@ -66,21 +66,24 @@ impl Spool {
         &self.dirs
     }
 
-    /// Makes the message durable in `active/` and hands it to the queue manager.
-    /// `prefix` is prepended to `body` (the `Received:` header).
+    /// Makes the message durable in `active/` (or `hold/` when `hold`) and
+    /// hands it to the queue manager. `prefix` is prepended to `body` (the
+    /// `Received:` header).
     pub async fn enqueue(
         &self,
         id: QueueId,
         envelope: Envelope,
         prefix: Vec<u8>,
         body: Vec<u8>,
+        hold: bool,
     ) -> Result<QueueId, SpoolError> {
         let dirs = self.dirs.clone();
         let id2 = id.clone();
+        let target = if hold { QueueName::Hold } else { QueueName::Active };
         let written = tokio::task::spawn_blocking(move || -> io::Result<()> {
             let incoming = dirs.path(QueueName::Incoming, &id2);
             let result = file::write_new(&incoming, &id2, &envelope, &prefix, &body)
-                .and_then(|()| dirs.rename(&id2, QueueName::Incoming, QueueName::Active));
+                .and_then(|()| dirs.rename(&id2, QueueName::Incoming, target));
             if result.is_err() {
                 let _ = std::fs::remove_file(&incoming);
             }
@@ -90,6 +93,10 @@ impl Spool {
         .map_err(|e| io::Error::other(e.to_string()))?;
         written?;
 
+        if hold {
+            sync_dir(&self.dirs.dir(QueueName::Hold))?;
+            return Ok(id);
+        }
         let (tx, rx) = oneshot::channel();
         self.commit.send(tx).map_err(|_| SpoolError::Closed)?;
         rx.await

@@ -289,6 +289,11 @@ impl Reply {
         Reply::new(250, Enhanced(2, 0, 0), format!("Ok: queued as {id}"))
     }
 
+    /// `451 4.3.0 Error: policy plugin failure` (a plugin's `on_error = "tempfail"`).
+    pub fn plugin_failure() -> Self {
+        Reply::new(451, Enhanced(4, 3, 0), "Error: policy plugin failure")
+    }
+
     /// `451 4.3.0 Error: queue file write error`.
     pub fn queue_write_error() -> Self {
         Reply::new(451, Enhanced(4, 3, 0), "Error: queue file write error")

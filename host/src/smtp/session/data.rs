@@ -7,6 +7,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Session, State};
 use crate::config::BareNewline;
+use crate::plugin::types::Edit;
+use crate::policy::headers::{self, HeaderEdit};
 use crate::queue::{Envelope, EnvelopeRcpt, QueueId};
 use crate::smtp::proto::{BdatNormalizer, DataReceiver, DataStatus, Reply};
 
@@ -140,24 +142,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         true
     }
 
-    /// End of content: refuse an oversized message, else queue it and say 250.
+    /// End of content: refuse an oversized message, run the data chain, then
+    /// queue (or hold, or drop) the message and say 250.
     async fn finish_message(&mut self) {
-        let Some(txn) = self.txn.take() else {
-            return;
-        };
-        if txn.too_big {
+        if self.txn.as_ref().is_some_and(|t| t.too_big) {
             tracing::info!(peer = %self.peer, "message size exceeds limit");
+            self.end_transaction();
             self.reply(Reply::size_exceeded());
             return;
         }
+        if let Err(r) = self.data_gate().await {
+            tracing::info!(peer = %self.peer, "message refused by policy: {} {}", r.code, r.text);
+            self.end_transaction();
+            if !matches!(self.state, State::Closed) {
+                self.reply(r);
+            }
+            return;
+        }
+        let Some(mut txn) = self.txn.take() else {
+            return;
+        };
+        self.end_transaction();
+        if txn.rcpts.is_empty() {
+            // Every recipient was removed by a plugin.
+            self.reply(Reply::need_rcpt());
+            return;
+        }
+        let header_edits: Vec<HeaderEdit> = txn
+            .edits
+            .drain(..)
+            .filter_map(|e| match e {
+                Edit::Header(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        for name in headers::apply(&mut txn.body, &header_edits) {
+            tracing::warn!(peer = %self.peer, "plugin header edit with invalid name `{name}` ignored");
+        }
         let id = QueueId::generate();
+        if txn.discard {
+            tracing::info!("{id}: discard: message from <{}> discarded by policy", txn.mail.address);
+            self.reply(Reply::queued(id.as_str()));
+            return;
+        }
         let arrival = SystemTime::now();
         let greeting = self.greeting.clone();
         let helo = greeting.as_ref().map_or("", |g| g.name.as_str());
-        let protocol = match (
-            greeting.as_ref().is_some_and(|g| g.esmtp),
-            txn.mail.params.smtputf8,
-        ) {
+        let protocol = match (greeting.as_ref().is_some_and(|g| g.esmtp), txn.mail.params.smtputf8) {
             (true, true) => "UTF8SMTP",
             (true, false) => "ESMTP",
             (false, _) => "SMTP",
@@ -179,9 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             params: txn.mail.params.clone(),
             client_ip: Some(self.peer.ip()),
             helo: helo.to_owned(),
-            arrival: arrival
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            arrival: arrival.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             recipients: txn
                 .rcpts
                 .iter()
@@ -195,17 +224,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let size = txn.body.len() + received.len();
         let nrcpt = envelope.recipients.len();
         let sender = envelope.sender.clone();
-        match self
-            .ctx
-            .spool
-            .enqueue(id, envelope, received.into_bytes(), txn.body)
-            .await
-        {
+        let held = txn.hold.is_some();
+        match self.ctx.spool.enqueue(id, envelope, received.into_bytes(), txn.body, held).await {
             Ok(id) => {
+                let queue = if held { "hold" } else { "active" };
                 tracing::info!(
-                    "{id}: client=[{}], from=<{sender}>, size={size}, nrcpt={nrcpt} (queue active)",
+                    "{id}: client=[{}], from=<{sender}>, size={size}, nrcpt={nrcpt} (queue {queue})",
                     self.peer.ip()
                 );
+                if let Some(why) = &txn.hold {
+                    tracing::info!("{id}: hold: {why}");
+                }
                 self.reply(Reply::queued(id.as_str()));
             }
             Err(e) => {

@@ -7,9 +7,14 @@ use super::{Greeting, Session};
 use crate::smtp::proto::Reply;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    pub(super) fn handle_helo(&mut self, name: String, esmtp: bool) {
-        self.txn = None;
+    pub(super) async fn handle_helo(&mut self, name: String, esmtp: bool) {
+        self.end_transaction();
         self.greeting = Some(Greeting { name, esmtp });
+        if let Err(r) = self.helo_gate().await {
+            self.greeting = None;
+            self.reply(r);
+            return;
+        }
         let host = self.cfg().myhostname.clone();
         if !esmtp {
             self.reply(Reply::helo(&host));

@@ -6,7 +6,7 @@ use super::{Session, Transaction};
 use crate::smtp::proto::{MailFrom, Reply};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    pub(super) fn handle_mail(&mut self, mail: MailFrom) {
+    pub(super) async fn handle_mail(&mut self, mail: MailFrom) {
         if self.greeting.is_none() && self.cfg().smtpd_helo_required {
             self.reply(Reply::need_helo());
             return;
@@ -20,13 +20,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.reply(Reply::size_exceeded());
             return;
         }
-        self.txn = Some(Transaction {
-            mail,
-            rcpts: Vec::new(),
-            body: Vec::new(),
-            too_big: false,
-            bdat: None,
-        });
+        self.txn = Some(Transaction::new(mail));
+        if let Err(r) = self.mail_gate().await {
+            self.end_transaction();
+            self.reply(r);
+            return;
+        }
         self.reply(Reply::sender_ok());
     }
 }

@@ -8,7 +8,7 @@ use crate::smtp::proto::Reply;
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// RFC 5321 §4.1.1.5: abort the transaction, keep the greeting.
     pub(super) fn handle_rset(&mut self) {
-        self.txn = None;
+        self.end_transaction();
         self.state = State::Command;
         self.reply(Reply::ok());
     }

@@ -20,6 +20,7 @@ mod data;
 mod helo;
 mod mail;
 mod misc;
+mod policy;
 mod rcpt;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,8 @@ use tokio::sync::watch;
 
 use crate::config::{BareNewline, Config};
 use crate::delivery::Resolver;
+use crate::plugin::types::Edit;
+use crate::policy::{Policy, PolicyTxn};
 use crate::queue::Spool;
 
 use super::proto::{
@@ -54,6 +57,8 @@ pub struct SessionContext {
     pub resolver: Arc<Resolver>,
     /// Where finished messages go.
     pub spool: Arc<Spool>,
+    /// The plugin chains.
+    pub policy: Arc<Policy>,
 }
 
 /// What the next input bytes are.
@@ -93,6 +98,31 @@ struct Transaction {
     too_big: bool,
     /// Set once BDAT is used; DATA is then refused (RFC 3030 §2).
     bdat: Option<BdatNormalizer>,
+    /// A plugin said `discard`: accept, then drop.
+    discard: bool,
+    /// A plugin said `hold`: queue into `hold/`.
+    hold: Option<String>,
+    /// Header edits from the stages before DATA, applied when queueing.
+    edits: Vec<Edit>,
+    /// The connect/helo/mail chains' result, run at the first RCPT
+    /// (`smtpd_delay_reject`); every RCPT gets the same refusal.
+    pre_rcpt: Option<Option<Reply>>,
+}
+
+impl Transaction {
+    fn new(mail: MailFrom) -> Self {
+        Transaction {
+            mail,
+            rcpts: Vec::new(),
+            body: Vec::new(),
+            too_big: false,
+            bdat: None,
+            discard: false,
+            hold: None,
+            edits: Vec::new(),
+            pre_rcpt: None,
+        }
+    }
 }
 
 /// An SMTP session over any byte stream (a TCP socket, or an in-memory pipe in tests).
@@ -112,6 +142,23 @@ pub struct Session<S> {
     /// command that ends a pipelined group, or without PIPELINING offered).
     /// Kept for `reject_unauth_pipelining`.
     improper_pipelining: bool,
+    /// Plugin instances of the current transaction (created on first use).
+    ptxn: Option<PolicyTxn>,
+    /// With `smtpd_delay_reject = no`: the connect or helo chain's refusal,
+    /// the answer to every later command but QUIT, RSET, NOOP and HELP.
+    session_reject: Option<Reply>,
+    /// With `smtpd_delay_reject = no`: what the connect and helo chains asked
+    /// of every transaction (discard, hold, edits).
+    session_marks: SessionMarks,
+}
+
+/// Verdicts and edits from the connect and helo chains that apply to every
+/// transaction of the session.
+#[derive(Debug, Default, Clone)]
+struct SessionMarks {
+    discard: bool,
+    hold: Option<String>,
+    edits: Vec<Edit>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
@@ -129,6 +176,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             errors: 0,
             skipping_line: false,
             improper_pipelining: false,
+            ptxn: None,
+            session_reject: None,
+            session_marks: SessionMarks::default(),
         }
     }
 
@@ -209,6 +259,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             self.improper_pipelining = true;
             self.rbuf.extend_from_slice(&early[..n]);
+        }
+        if let Some(refusal) = self.connect_gate().await {
+            self.close_with(refusal);
+            return self.flush().await;
         }
         let banner = Reply::greeting(&self.cfg().smtpd_banner);
         self.reply(banner);
@@ -339,11 +393,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn dispatch(&mut self, cmd: Command) {
+        if let Some(r) = self.session_reject.clone()
+            && !matches!(cmd, Command::Quit | Command::Rset | Command::Noop | Command::Help)
+        {
+            // smtpd_delay_reject = no: a refused client gets the refusal until it leaves.
+            if let Command::Bdat { size, last } = cmd {
+                self.state = State::Bdat { remaining: size, last, discard: true };
+            }
+            self.reply(r);
+            return;
+        }
         match cmd {
-            Command::Helo(name) => self.handle_helo(name, false),
-            Command::Ehlo(name) => self.handle_helo(name, true),
-            Command::Mail(m) => self.handle_mail(m),
-            Command::Rcpt(r) => self.handle_rcpt(r),
+            Command::Helo(name) => self.handle_helo(name, false).await,
+            Command::Ehlo(name) => self.handle_helo(name, true).await,
+            Command::Mail(m) => self.handle_mail(m).await,
+            Command::Rcpt(r) => self.handle_rcpt(r).await,
             Command::Data => self.handle_data(),
             Command::Bdat { size, last } => self.handle_bdat(size, last),
             Command::Rset => self.handle_rset(),

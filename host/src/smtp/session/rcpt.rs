@@ -8,7 +8,7 @@ use crate::delivery::resolve::Destination;
 use crate::smtp::proto::{RcptTo, Reply};
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    pub(super) fn handle_rcpt(&mut self, rcpt: RcptTo) {
+    pub(super) async fn handle_rcpt(&mut self, rcpt: RcptTo) {
         let limit = self.cfg().smtpd_recipient_limit;
         let Some(txn) = self.txn.as_ref() else {
             self.reply(Reply::need_mail());
@@ -19,6 +19,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return;
         }
         if let Err(reply) = self.check_recipient(&rcpt.address) {
+            self.reply(reply);
+            return;
+        }
+        if let Err(reply) = self.rcpt_gate(&rcpt.address).await {
             self.reply(reply);
             return;
         }

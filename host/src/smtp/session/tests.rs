@@ -367,7 +367,7 @@ async fn talking_before_the_greeting_or_out_of_turn_is_recorded() {
     let (mut client, server) = tokio::io::duplex(4096);
     let mut session = Session::new(
         server,
-        context(dir.path()),
+        context(&dir.path().join("second")),
         "127.0.0.1:1".parse().expect("addr"),
     );
     let talk = tokio::spawn(async move {
@@ -408,10 +408,12 @@ fn context_with(
     let resolver = Resolver::load(&cfg).expect("resolver");
     let (tx, arrivals) = mpsc::unbounded_channel();
     let spool = Spool::open(QueueDirs::new(cfg.queue_directory()), tx).expect("spool");
+    let runtime = crate::plugin::PluginRuntime::new(dir, &[]).expect("plugin runtime");
     let ctx = SessionContext {
         config: Arc::new(cfg),
         resolver: Arc::new(resolver),
         spool: Arc::new(spool),
+        policy: Arc::new(Policy::empty(runtime)),
     };
     (ctx, arrivals)
 }

@@ -1,0 +1,15 @@
+//! The one `bindgen!` site: Rust types and traits generated from `wit/`.
+//!
+//! Imports are async (DNS and kv do real I/O) and trappable (resource-table
+//! errors become traps, never panics); exports are async so a slow plugin
+//! yields to the runtime at every epoch tick.
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../wit",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "postern:mta/message.message": super::caps::message::MessageBody,
+    },
+});

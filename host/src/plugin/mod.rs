@@ -1,0 +1,529 @@
+//! The plugin runtime: WebAssembly components behind the WIT in `wit/`.
+//!
+//! This is the only module that names wasmtime types. Outside it, plugins are
+//! [`PluginSet`]s (what is loaded), [`Instances`] (the live instances of one
+//! SMTP transaction or one delivery) and the plain types of [`types`].
+//!
+//! - One async `Engine` per process (pooling allocator, epoch interruption)
+//!   with its epoch ticker thread; a [`PluginRuntime`] adds a linker with WASI p2 granting
+//!   nothing and the postern capabilities, the compiled-artifact cache, and the
+//!   stores behind the capabilities (kv, DNS).
+//! - Loading ([`PluginRuntime::load`]) compiles (or fetches from the cache) each
+//!   configured component off the async workers, refuses one that imports a
+//!   capability it was not granted or lacks a stage its chains need, and runs
+//!   `configure` once; any failure keeps the previous set.
+//! - Calls: an instance per plugin per transaction, created on first use from
+//!   the pre-instantiated component; `configure` runs at its start. Each call
+//!   has a CPU deadline (epochs), a wall-clock backstop and a memory cap. A
+//!   trap, an overrun or a bad verdict is a [`PluginError`]; the instance is
+//!   thrown away (a trapped instance cannot be entered again), the failure is
+//!   counted, and the caller applies the plugin's `on_error`.
+
+mod bindings;
+pub mod caps;
+mod convert;
+pub mod engine;
+mod state;
+pub mod types;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Instance, InstancePre, Linker, Resource};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use bindings::exports::postern::mta::{delivery_filter, lifecycle, message_filter, session_filter};
+use caps::dns::Dns;
+use caps::kv::KvStore;
+use caps::message::MessageBody;
+use state::HostState;
+pub use types::{HookInput, Outcome, PluginError};
+
+use crate::config::{Capability, Config, OnError, PluginConfig, Stage};
+
+/// Largest component file accepted.
+pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
+
+/// Time a call may spend waiting on host calls (DNS) beyond its CPU deadline.
+const WALL_CLOCK_SLACK: Duration = Duration::from_secs(10);
+
+/// The engine and everything shared by all plugin sets.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache_dir: PathBuf,
+    kv: Option<KvStore>,
+    dns: Option<Dns>,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime").field("cache_dir", &self.cache_dir).finish()
+    }
+}
+
+/// A plugin that could not be loaded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin `{plugin}`: {message}")]
+pub struct LoadError {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Why.
+    pub message: String,
+}
+
+/// Counters kept across reloads (by plugin name).
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Hook calls.
+    pub calls: AtomicU64,
+    /// Calls that failed (trap, deadline, memory, bad verdict, configure).
+    pub failures: AtomicU64,
+}
+
+/// One loaded plugin.
+pub struct LoadedPlugin {
+    name: Arc<str>,
+    spec: PluginConfig,
+    path: PathBuf,
+    hash: String,
+    pre: InstancePre<HostState>,
+    lifecycle: lifecycle::GuestIndices,
+    session: Option<session_filter::GuestIndices>,
+    message: Option<message_filter::GuestIndices>,
+    delivery: Option<delivery_filter::GuestIndices>,
+    stats: Arc<PluginStats>,
+}
+
+impl LoadedPlugin {
+    /// The stages the component exports.
+    pub fn stages(&self) -> Vec<Stage> {
+        let mut s = Vec::new();
+        if self.session.is_some() {
+            s.extend([Stage::Connect, Stage::Helo, Stage::Mail, Stage::Rcpt]);
+        }
+        if self.message.is_some() {
+            s.push(Stage::Data);
+        }
+        if self.delivery.is_some() {
+            s.push(Stage::Deliver);
+        }
+        s
+    }
+
+    fn implements(&self, stage: Stage) -> bool {
+        self.stages().contains(&stage)
+    }
+}
+
+/// What `postern plugin list` shows of one plugin.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// Name.
+    pub name: String,
+    /// Version: the component's sha256 (short) until packages carry one.
+    pub version: String,
+    /// Component file.
+    pub path: PathBuf,
+    /// Exported stages.
+    pub stages: Vec<Stage>,
+    /// Granted capabilities.
+    pub capabilities: Vec<Capability>,
+    /// Calls so far.
+    pub calls: u64,
+    /// Failures so far.
+    pub failures: u64,
+}
+
+/// The plugins loaded from one configuration. Immutable; a reload builds a
+/// new one and swaps it in whole.
+pub struct PluginSet {
+    engine: Engine,
+    kv: Option<KvStore>,
+    dns: Option<Dns>,
+    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+}
+
+impl std::fmt::Debug for PluginSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSet").field("plugins", &self.plugins.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+impl PluginSet {
+    /// Descriptions of the loaded plugins, by name.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        self.plugins
+            .values()
+            .map(|p| PluginInfo {
+                name: p.name.to_string(),
+                version: format!("sha256:{}", &p.hash[..12]),
+                path: p.path.clone(),
+                stages: p.stages(),
+                capabilities: p.spec.capabilities.clone(),
+                calls: p.stats.calls.load(Ordering::Relaxed),
+                failures: p.stats.failures.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Whether no plugin is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// A plugin's failure policy (tempfail when unknown).
+    pub fn on_error(&self, plugin: &str) -> OnError {
+        self.plugins.get(plugin).map_or(OnError::Tempfail, |p| p.spec.on_error)
+    }
+}
+
+impl PluginRuntime {
+    /// The runtime for a configuration: engine, ticker, kv store in the data
+    /// directory, resolver.
+    pub fn new(data_directory: &Path, dns_servers: &[SocketAddr]) -> Result<Arc<PluginRuntime>, String> {
+        let engine = engine::shared()?.clone();
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("{e:#}"))?;
+        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| format!("{e:#}"))?;
+        std::fs::create_dir_all(data_directory).map_err(|e| format!("{}: {e}", data_directory.display()))?;
+        let kv = KvStore::open(&data_directory.join("plugin-kv.redb")).map_err(|e| e.to_string())?;
+        // A resolver that cannot be built (no resolv.conf) only disables `dns`.
+        let dns = match Dns::new(dns_servers) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!("the dns capability is unavailable: {e}");
+                None
+            }
+        };
+        Ok(Arc::new(PluginRuntime {
+            engine,
+            linker,
+            cache_dir: data_directory.join("plugin-cache"),
+            kv: Some(kv),
+            dns,
+        }))
+    }
+
+    /// A set with no plugins.
+    pub fn empty_set(&self) -> PluginSet {
+        PluginSet {
+            engine: self.engine.clone(),
+            kv: self.kv.clone(),
+            dns: self.dns.clone(),
+            plugins: BTreeMap::new(),
+        }
+    }
+
+    /// Loads every plugin of `cfg`. Counters carry over from `previous` by
+    /// name. All or nothing: any error leaves the caller with its old set.
+    pub async fn load(self: &Arc<Self>, cfg: &Config, previous: Option<&PluginSet>) -> Result<PluginSet, Vec<LoadError>> {
+        let mut set = self.empty_set();
+        let mut errors = Vec::new();
+        for (name, spec) in &cfg.plugins {
+            let stats = previous
+                .and_then(|p| p.plugins.get(name))
+                .map_or_else(Default::default, |p| p.stats.clone());
+            let rt = self.clone();
+            let (name2, spec2, dir) = (name.clone(), spec.clone(), cfg.plugin_directory.clone());
+            let compiled = tokio::task::spawn_blocking(move || rt.prepare(&name2, &spec2, &dir, stats))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            let plugin = match compiled {
+                Ok(p) => p,
+                Err(message) => {
+                    errors.push(LoadError { plugin: name.clone(), message });
+                    continue;
+                }
+            };
+            for (stage, step) in cfg.chains.all() {
+                if step.plugin == *name && !plugin.implements(stage) {
+                    errors.push(LoadError {
+                        plugin: name.clone(),
+                        message: format!(
+                            "is in the {} chain but does not export that stage (it exports: {})",
+                            stage.name(),
+                            stage_names(&plugin.stages())
+                        ),
+                    });
+                }
+            }
+            set.plugins.insert(name.clone(), Arc::new(plugin));
+        }
+        // `configure` once per load: a plugin that refuses its settings keeps
+        // the old set serving.
+        for (name, plugin) in &set.plugins {
+            if let Err(e) = instantiate(&set, plugin).await {
+                errors.push(LoadError { plugin: name.clone(), message: e.to_string() });
+            }
+        }
+        if errors.is_empty() { Ok(set) } else { Err(errors) }
+    }
+
+    /// Compiles and checks one plugin (blocking).
+    fn prepare(&self, name: &str, spec: &PluginConfig, dir: &Path, stats: Arc<PluginStats>) -> Result<LoadedPlugin, String> {
+        let path = if spec.path.is_absolute() { spec.path.clone() } else { dir.join(&spec.path) };
+        let size = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+        if size > MAX_COMPONENT_BYTES {
+            return Err(format!("{}: {size} bytes is larger than {MAX_COMPONENT_BYTES}", path.display()));
+        }
+        let wasm = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let hash = engine::content_hash(&wasm);
+        let (component, compiled) = engine::load_component(&self.engine, &self.cache_dir, &wasm)
+            .map_err(|e| format!("{}: not a usable component: {e}", path.display()))?;
+        if compiled {
+            tracing::info!(plugin = name, "compiled {} ({} bytes)", path.display(), wasm.len());
+        }
+        check_imports(&self.engine, &component, spec)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("cannot link: {e:#}"))?;
+        let lifecycle = lifecycle::GuestIndices::new(&pre)
+            .map_err(|_| "does not export postern:mta/lifecycle (configure)".to_owned())?;
+        Ok(LoadedPlugin {
+            name: Arc::from(name),
+            spec: spec.clone(),
+            path,
+            hash,
+            session: session_filter::GuestIndices::new(&pre).ok(),
+            message: message_filter::GuestIndices::new(&pre).ok(),
+            delivery: delivery_filter::GuestIndices::new(&pre).ok(),
+            lifecycle,
+            pre,
+            stats,
+        })
+    }
+}
+
+fn stage_names(stages: &[Stage]) -> String {
+    if stages.is_empty() {
+        return "none".into();
+    }
+    stages.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// Refuses a component that imports a capability it was not granted, or an
+/// interface the host does not offer.
+fn check_imports(engine: &Engine, component: &Component, spec: &PluginConfig) -> Result<(), String> {
+    for (name, _) in component.component_type().imports(engine) {
+        if name.starts_with("wasi:") {
+            continue;
+        }
+        let Some(rest) = name.strip_prefix("postern:mta/") else {
+            return Err(format!("imports `{name}`, which postern does not provide"));
+        };
+        let iface = rest.split('@').next().unwrap_or(rest);
+        match Capability::ALL.into_iter().find(|c| c.name() == iface) {
+            Some(cap) if !spec.capabilities.contains(&cap) => {
+                return Err(format!(
+                    "imports the `{iface}` capability, which is not granted (add \"{iface}\" to its capabilities)"
+                ));
+            }
+            Some(_) => {}
+            None if iface == "types" || iface == "message" => {}
+            None => return Err(format!("imports `{name}`, which postern does not provide")),
+        }
+    }
+    Ok(())
+}
+
+/// One live instance.
+struct Live {
+    store: Store<HostState>,
+    instance: Instance,
+}
+
+fn max_ticks(timeout: Duration) -> u32 {
+    let ticks = timeout.as_millis().div_ceil(engine::EPOCH_TICK.as_millis());
+    u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
+}
+
+/// Creates an instance and runs `configure` on it.
+async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginError> {
+    let memory = usize::try_from(p.spec.memory_limit).unwrap_or(usize::MAX);
+    let state = HostState::new(
+        p.name.clone(),
+        p.spec.capabilities.clone(),
+        set.kv.clone(),
+        set.dns.clone(),
+        memory,
+        max_ticks(p.spec.timeout),
+    );
+    let mut store = Store::new(&set.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store.epoch_deadline_callback(|mut ctx| {
+        let s = ctx.data_mut();
+        s.ticks += 1;
+        if s.ticks >= s.max_ticks {
+            Err(Trap::Interrupt.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+    let wall = p.spec.timeout + WALL_CLOCK_SLACK;
+    let instance = match tokio::time::timeout(wall, p.pre.instantiate_async(&mut store)).await {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => return Err(classify(&e, &store, p, PluginError::Instantiate)),
+        Err(_) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
+    };
+    let mut live = Live { store, instance };
+    let lifecycle = p
+        .lifecycle
+        .load(&mut live.store, &live.instance)
+        .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
+    reset_budget(&mut live.store);
+    let configured = tokio::time::timeout(wall, lifecycle.call_configure(&mut live.store, &p.spec.config_json)).await;
+    log_output(&mut live.store);
+    match configured {
+        Ok(Ok(Ok(()))) => Ok(live),
+        Ok(Ok(Err(why))) => Err(PluginError::Configure(why)),
+        Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
+        Err(_) => Err(PluginError::Deadline(wall.as_millis() as u64)),
+    }
+}
+
+fn reset_budget(store: &mut Store<HostState>) {
+    store.data_mut().ticks = 0;
+    store.set_epoch_deadline(1);
+}
+
+fn log_output(store: &mut Store<HostState>) {
+    if let Some(out) = store.data_mut().take_output() {
+        let plugin = store.data().plugin.clone();
+        for line in out.lines().filter(|l| !l.trim().is_empty()).take(50) {
+            tracing::warn!(plugin = &*plugin, "guest output: {}", caps::log::sanitize(line));
+        }
+    }
+}
+
+/// Names the cause of a failed call.
+fn classify(e: &wasmtime::Error, store: &Store<HostState>, p: &LoadedPlugin, other: fn(String) -> PluginError) -> PluginError {
+    if store.data().limiter.hit {
+        PluginError::Memory(p.spec.memory_limit)
+    } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        PluginError::Deadline(p.spec.timeout.as_millis() as u64)
+    } else {
+        let text = format!("{e:#}");
+        other(text.chars().take(500).collect())
+    }
+}
+
+/// The instances of one SMTP transaction (or one delivery), created on first
+/// use. Holds its plugin set, so a reload mid-transaction does not change it.
+pub struct Instances {
+    set: Arc<PluginSet>,
+    live: HashMap<Arc<str>, Live>,
+}
+
+impl std::fmt::Debug for Instances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instances").field("live", &self.live.len()).finish()
+    }
+}
+
+impl Instances {
+    /// No instances yet, over `set`.
+    pub fn new(set: Arc<PluginSet>) -> Self {
+        Instances { set, live: HashMap::new() }
+    }
+
+    /// The set these instances come from.
+    pub fn set(&self) -> &Arc<PluginSet> {
+        &self.set
+    }
+
+    /// Calls `plugin`'s hook for `input` with the step's `args`.
+    pub async fn call(&mut self, plugin: &str, input: &HookInput<'_>, args: &[String]) -> Result<Outcome, PluginError> {
+        let Some(p) = self.set.plugins.get(plugin).cloned() else {
+            return Err(PluginError::NotLoaded);
+        };
+        p.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self.call_loaded(&p, input, args).await;
+        if result.is_err() {
+            p.stats.failures.fetch_add(1, Ordering::Relaxed);
+            // A trapped instance cannot be entered again; the next call starts afresh.
+            self.live.remove(&p.name);
+        }
+        result
+    }
+
+    async fn call_loaded(&mut self, p: &LoadedPlugin, input: &HookInput<'_>, args: &[String]) -> Result<Outcome, PluginError> {
+        let stage = input.stage();
+        if !p.implements(stage) {
+            return Err(PluginError::NoStage(stage.name()));
+        }
+        if !self.live.contains_key(&p.name) {
+            let live = instantiate(&self.set, p).await?;
+            self.live.insert(p.name.clone(), live);
+        }
+        let Some(live) = self.live.get_mut(&p.name) else {
+            return Err(PluginError::NotLoaded);
+        };
+        reset_budget(&mut live.store);
+        let wall = p.spec.timeout + WALL_CLOCK_SLACK;
+        let called = tokio::time::timeout(wall, dispatch(p, live, input, args)).await;
+        log_output(&mut live.store);
+        match called {
+            Ok(Ok(o)) => convert::outcome(o),
+            Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
+            Err(_) => Err(PluginError::Deadline(wall.as_millis() as u64)),
+        }
+    }
+}
+
+/// Makes the call through the generated bindings.
+async fn dispatch(
+    p: &LoadedPlugin,
+    live: &mut Live,
+    input: &HookInput<'_>,
+    args: &[String],
+) -> wasmtime::Result<bindings::postern::mta::types::Outcome> {
+    let Live { store, instance } = live;
+    let no_stage = || wasmtime::format_err!("stage not exported");
+    match input {
+        HookInput::Connect { client } => {
+            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
+            g.call_on_connect(&mut *store, &convert::client(client), args).await
+        }
+        HookInput::Helo { client, helo } => {
+            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
+            g.call_on_helo(&mut *store, &convert::client(client), helo, args).await
+        }
+        HookInput::Mail { client, sender } => {
+            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
+            g.call_on_mail(&mut *store, &convert::client(client), sender, args).await
+        }
+        HookInput::Rcpt { client, envelope, rcpt } => {
+            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
+            g.call_on_rcpt(&mut *store, &convert::client(client), &convert::envelope(envelope), rcpt, args)
+                .await
+        }
+        HookInput::Data { client, envelope, message } => {
+            let g = p.message.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
+            let own = store.data_mut().table.push(MessageBody::new(message.clone()))?;
+            let borrow = Resource::<MessageBody>::new_borrow(own.rep());
+            let r = g
+                .call_on_data(&mut *store, &convert::client(client), &convert::envelope(envelope), borrow, args)
+                .await;
+            store.data_mut().table.delete(own)?;
+            r
+        }
+        HookInput::Deliver { delivery, envelope, message } => {
+            let g = p.delivery.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
+            let own = store.data_mut().table.push(MessageBody::new(message.clone()))?;
+            let borrow = Resource::<MessageBody>::new_borrow(own.rep());
+            let r = g
+                .call_on_deliver(&mut *store, &convert::delivery(delivery), &convert::envelope(envelope), borrow, args)
+                .await;
+            store.data_mut().table.delete(own)?;
+            r
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Where the session meets the plugin chains: which chain runs when, and
+//! what a verdict does to the conversation.
+//!
+//! With `smtpd_delay_reject = yes` (Postfix's default) the connect, helo and
+//! mail chains run at the first RCPT of each transaction, in that order, so a
+//! refusal is reported there with the recipient known; every later RCPT of
+//! the transaction gets the same refusal. With `no`, each runs at its own
+//! command; a refused connect or helo answers every later command.
+//!
+//! Verdicts: `reject`/`defer` refuse the command; `disconnect` replies and
+//! hangs up; `discard` and `hold` mark the transaction (accepted, then dropped
+//! or held); `accept` and `continue` go on. Envelope and header edits are
+//! applied to the transaction.
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Session, SessionMarks, Transaction};
+use crate::config::Stage;
+use crate::plugin::types::{ClientInfo, Edit, EnvelopeInfo, HookInput, Verdict};
+use crate::policy::{Decision, PolicyTxn};
+use crate::smtp::proto::{RcptTo, Reply};
+
+/// What a decision means for the command that triggered it.
+enum Gate {
+    Pass,
+    Refuse(Reply),
+    Close(Reply),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
+    /// Ends the transaction: plugin instances are per transaction.
+    pub(super) fn end_transaction(&mut self) {
+        self.txn = None;
+        self.ptxn = None;
+    }
+
+    pub(super) fn client_info(&self) -> ClientInfo {
+        ClientInfo {
+            ip: self.peer.ip(),
+            port: self.peer.port(),
+            helo: self.greeting.as_ref().map(|g| g.name.clone()),
+            esmtp: self.greeting.as_ref().is_some_and(|g| g.esmtp),
+            tls: false,
+            auth_user: None,
+            in_mynetworks: self.cfg().in_mynetworks(self.peer.ip()),
+            improper_pipelining: self.improper_pipelining,
+        }
+    }
+
+    fn envelope_info(&self) -> EnvelopeInfo {
+        self.txn.as_ref().map_or_else(EnvelopeInfo::default, |t| EnvelopeInfo {
+            sender: t.mail.address.clone(),
+            recipients: t.rcpts.iter().map(|r| r.address.clone()).collect(),
+        })
+    }
+
+    /// The transaction's plugin instances, when `stage` has a chain at all
+    /// (an empty chain costs nothing).
+    fn ptxn_for(&mut self, stage: Stage) -> Option<&mut PolicyTxn> {
+        if self.ptxn.is_none() {
+            let t = self.ctx.policy.transaction();
+            if !Stage::ALL.iter().any(|s| t.has_chain(*s)) {
+                return None;
+            }
+            self.ptxn = Some(t);
+        }
+        self.ptxn.as_mut().filter(|t| t.has_chain(stage))
+    }
+
+    async fn run_chain(&mut self, stage: Stage, rcpt: Option<&str>) -> Option<Decision> {
+        let client = self.client_info();
+        let envelope = self.envelope_info();
+        let helo = client.helo.clone().unwrap_or_default();
+        let sender = envelope.sender.clone();
+        let input = match stage {
+            Stage::Connect => HookInput::Connect { client: &client },
+            Stage::Helo => HookInput::Helo { client: &client, helo: &helo },
+            Stage::Mail => HookInput::Mail { client: &client, sender: &sender },
+            Stage::Rcpt => HookInput::Rcpt {
+                client: &client,
+                envelope: &envelope,
+                rcpt: rcpt.unwrap_or_default(),
+            },
+            Stage::Data | Stage::Deliver => return None,
+        };
+        let ptxn = self.ptxn_for(stage)?;
+        Some(ptxn.run(&input).await)
+    }
+
+    /// Applies a decision's verdict and edits to the transaction (or, before
+    /// MAIL, to the session's marks).
+    fn apply(&mut self, stage: Stage, d: Decision) -> Gate {
+        let mut marks = match self.txn.as_mut() {
+            Some(t) => Marks::Txn(t),
+            None => Marks::Session(&mut self.session_marks),
+        };
+        let gate = match d.verdict {
+            Verdict::Continue | Verdict::Accept => Gate::Pass,
+            Verdict::Reject(r) | Verdict::Defer(r) => return Gate::Refuse(r),
+            Verdict::Disconnect(r) => return Gate::Close(r),
+            Verdict::Discard => {
+                marks.discard();
+                Gate::Pass
+            }
+            Verdict::Hold(why) => {
+                marks.hold(why);
+                Gate::Pass
+            }
+        };
+        for e in d.edits {
+            marks.edit(e, stage);
+        }
+        gate
+    }
+
+    fn gate(&mut self, stage: Stage, d: Option<Decision>) -> Result<(), Reply> {
+        match d.map_or(Gate::Pass, |d| self.apply(stage, d)) {
+            Gate::Pass => Ok(()),
+            Gate::Refuse(r) => Err(r),
+            Gate::Close(r) => {
+                self.close_with(r.clone());
+                Err(r)
+            }
+        }
+    }
+
+    /// At connect (only with `smtpd_delay_reject = no`): a disconnect verdict
+    /// replaces the greeting; a refusal answers every later command.
+    pub(super) async fn connect_gate(&mut self) -> Option<Reply> {
+        if self.cfg().smtpd_delay_reject {
+            return None;
+        }
+        let d = self.run_chain(Stage::Connect, None).await?;
+        match self.apply(Stage::Connect, d) {
+            Gate::Pass => None,
+            Gate::Refuse(r) => {
+                self.session_reject = Some(r);
+                None
+            }
+            Gate::Close(r) => Some(r),
+        }
+    }
+
+    pub(super) async fn helo_gate(&mut self) -> Result<(), Reply> {
+        if self.cfg().smtpd_delay_reject {
+            return Ok(());
+        }
+        let d = self.run_chain(Stage::Helo, None).await;
+        self.gate(Stage::Helo, d)
+    }
+
+    /// At MAIL: the mail chain (without delay), and the session's marks.
+    pub(super) async fn mail_gate(&mut self) -> Result<(), Reply> {
+        let marks = self.session_marks.clone();
+        if let Some(t) = self.txn.as_mut() {
+            t.discard |= marks.discard;
+            t.hold = t.hold.take().or(marks.hold);
+            t.edits.extend(marks.edits);
+        }
+        if self.cfg().smtpd_delay_reject {
+            return Ok(());
+        }
+        let d = self.run_chain(Stage::Mail, None).await;
+        self.gate(Stage::Mail, d)
+    }
+
+    /// At RCPT: the delayed chains once per transaction, then the rcpt chain.
+    pub(super) async fn rcpt_gate(&mut self, rcpt: &str) -> Result<(), Reply> {
+        if self.cfg().smtpd_delay_reject {
+            let cached = self.txn.as_ref().and_then(|t| t.pre_rcpt.clone());
+            let pre = match cached {
+                Some(result) => result,
+                None => {
+                    let mut result = None;
+                    for stage in [Stage::Connect, Stage::Helo, Stage::Mail] {
+                        if stage == Stage::Helo && self.greeting.is_none() {
+                            continue;
+                        }
+                        let d = self.run_chain(stage, None).await;
+                        if let Err(r) = self.gate(stage, d) {
+                            result = Some(r);
+                            break;
+                        }
+                    }
+                    if let Some(t) = self.txn.as_mut() {
+                        t.pre_rcpt = Some(result.clone());
+                    }
+                    result
+                }
+            };
+            if let Some(r) = pre {
+                return Err(r);
+            }
+        }
+        let d = self.run_chain(Stage::Rcpt, Some(rcpt)).await;
+        self.gate(Stage::Rcpt, d)
+    }
+
+    /// At the end of data: the data chain over the whole message.
+    pub(super) async fn data_gate(&mut self) -> Result<(), Reply> {
+        if self.ptxn_for(Stage::Data).is_none() {
+            return Ok(());
+        }
+        let client = self.client_info();
+        let envelope = self.envelope_info();
+        let Some(txn) = self.txn.as_mut() else {
+            return Ok(());
+        };
+        // The body is shared with the plugins' message resource, not copied.
+        let message = std::sync::Arc::new(std::mem::take(&mut txn.body));
+        let input = HookInput::Data {
+            client: &client,
+            envelope: &envelope,
+            message: message.clone(),
+        };
+        let d = match self.ptxn_for(Stage::Data) {
+            Some(p) => p.run(&input).await,
+            None => Decision::default(),
+        };
+        drop(input);
+        let body = std::sync::Arc::try_unwrap(message).unwrap_or_else(|shared| (*shared).clone());
+        if let Some(txn) = self.txn.as_mut() {
+            txn.body = body;
+        }
+        self.gate(Stage::Data, Some(d))
+    }
+}
+
+/// Where a verdict's marks go: the transaction, or (before MAIL) the session.
+enum Marks<'a> {
+    Txn(&'a mut Transaction),
+    Session(&'a mut SessionMarks),
+}
+
+impl Marks<'_> {
+    fn discard(&mut self) {
+        match self {
+            Marks::Txn(t) => t.discard = true,
+            Marks::Session(s) => s.discard = true,
+        }
+    }
+
+    fn hold(&mut self, why: String) {
+        match self {
+            Marks::Txn(t) => t.hold = Some(why),
+            Marks::Session(s) => s.hold = Some(why),
+        }
+    }
+
+    fn edit(&mut self, e: Edit, stage: Stage) {
+        match (self, e) {
+            (Marks::Txn(t), Edit::ChangeSender(s)) => t.mail.address = s,
+            (Marks::Txn(t), Edit::AddRecipient(r)) => {
+                if !t.rcpts.iter().any(|x| x.address.eq_ignore_ascii_case(&r)) {
+                    t.rcpts.push(RcptTo { address: r, notify: None, orcpt: None });
+                }
+            }
+            (Marks::Txn(t), Edit::RemoveRecipient(r)) => t.rcpts.retain(|x| !x.address.eq_ignore_ascii_case(&r)),
+            (Marks::Txn(t), e @ Edit::Header(_)) => t.edits.push(e),
+            (Marks::Session(s), e @ (Edit::Header(_) | Edit::ChangeSender(_) | Edit::AddRecipient(_) | Edit::RemoveRecipient(_))) => {
+                s.edits.push(e);
+            }
+            (_, e @ (Edit::SetFolder(_) | Edit::Redirect(_))) => {
+                tracing::debug!(stage = stage.name(), "edit {e:?} only applies at the deliver stage; ignored");
+            }
+        }
+    }
+}

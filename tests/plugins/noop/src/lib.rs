@@ -1,0 +1,45 @@
+//! Test fixture: a postern plugin that implements no hook.
+//!
+//! Every hook is the SDK's default (continue), and it calls no capability, so
+//! the component imports none. The host's tests use it to measure what a hook
+//! call costs by itself (instantiation, `configure`, the call, the lifting of
+//! the outcome).
+
+use postern_plugin_sdk::{Config, Filter, register};
+
+/// Nothing to remember.
+#[derive(Debug)]
+pub struct Noop;
+
+impl Filter for Noop {
+    fn configure(_config: Config) -> Result<Self, String> {
+        Ok(Noop)
+    }
+}
+
+register!(Noop);
+
+#[cfg(test)]
+mod tests {
+    use postern_plugin_sdk::{Message, mock};
+
+    use super::*;
+
+    #[test]
+    fn every_hook_continues() {
+        let mut noop: Noop = mock::configure(r#"{"anything": 1}"#).unwrap();
+        let client = mock::client("192.0.2.7");
+        let envelope = mock::envelope("a@example.org", &["b@example.org"]);
+        let message = Message::from_bytes("Subject: x\r\n\r\nbody\r\n");
+        let outcomes = [
+            noop.on_connect(&client, &[]),
+            noop.on_helo(&client, "client.example.org", &[]),
+            noop.on_mail(&client, "a@example.org", &[]),
+            noop.on_rcpt(&client, &envelope, "b@example.org", &[]),
+            noop.on_data(&client, &envelope, &message, &[]),
+            noop.on_deliver(&mock::delivery("b@example.org"), &envelope, &message, &[]),
+        ];
+        assert!(outcomes.iter().all(|o| o.is_continue() && o.edits.is_empty()));
+        assert!(mock::dns_queries().is_empty() && mock::logs().is_empty());
+    }
+}
