@@ -154,10 +154,47 @@ fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
                 eprintln!("postern: error: {}: {e}", cfg.source);
                 return Ok(ExitCode::FAILURE);
             }
-            println!("postern: {}: configuration OK", cfg.source);
+            let errors = check_plugins(&cfg)?;
+            for e in &errors {
+                eprintln!("postern: error: {}: {e}", cfg.source);
+            }
+            if !errors.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            println!(
+                "postern: {}: configuration OK ({} plugin(s))",
+                cfg.source,
+                cfg.plugins.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Loads every plugin as `run` would (compile, imports, stages, `configure`).
+fn check_plugins(cfg: &Config) -> anyhow::Result<Vec<String>> {
+    if cfg.plugins.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The server's cache when there is one (artifacts are written atomically),
+    // else a scratch directory.
+    let shared = cfg.data_directory.join("plugin-cache");
+    let scratch = std::env::temp_dir().join(format!("postern-check-{}", std::process::id()));
+    let cache = if shared.is_dir() {
+        shared
+    } else {
+        scratch.clone()
+    };
+    let runtime = Arc::new(PluginRuntime::without_state(&cache).map_err(|e| anyhow::anyhow!(e))?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(runtime.load(cfg, None));
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(match result {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    })
 }
 
 fn queue_list(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -168,7 +205,11 @@ fn queue_list(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-fn control_request(config: Option<&Path>, data_dir: Option<PathBuf>, request: &str) -> anyhow::Result<ExitCode> {
+fn control_request(
+    config: Option<&Path>,
+    data_dir: Option<PathBuf>,
+    request: &str,
+) -> anyhow::Result<ExitCode> {
     let cfg = load(config, data_dir)?;
     let (ok, lines) = crate::control::request(&cfg.control_socket(), request)?;
     for l in &lines {
@@ -178,7 +219,11 @@ fn control_request(config: Option<&Path>, data_dir: Option<PathBuf>, request: &s
             eprintln!("postern: {l}");
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn init_logging() {
@@ -231,13 +276,18 @@ fn lock_data_directory(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
-async fn serve(cfg: Config, config_path: Option<PathBuf>, resolver: Resolver) -> anyhow::Result<()> {
+async fn serve(
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    resolver: Resolver,
+) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let resolver = Arc::new(resolver);
     let listeners = crate::listener::bind(&cfg.listen).await?;
 
     // Plugins first: a plugin that cannot load stops the start, naming it.
-    let runtime = PluginRuntime::new(&cfg.data_directory, &cfg.dns_nameservers).map_err(|e| anyhow::anyhow!(e))?;
+    let runtime = PluginRuntime::new(&cfg.data_directory, &cfg.dns_nameservers)
+        .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::create_dir_all(&cfg.plugin_directory)
         .with_context(|| format!("cannot create {}", cfg.plugin_directory.display()))?;
     let plugins = runtime.load(&cfg, None).await.map_err(|errors| {
@@ -287,9 +337,13 @@ async fn serve(cfg: Config, config_path: Option<PathBuf>, resolver: Resolver) ->
             }
         }
     });
-    let _watcher = crate::policy::reload::watch(&cfg.plugin_directory, config_path.as_deref(), control.clone())
-        .map_err(|e| tracing::warn!("hot reload by file watching is off: {e}"))
-        .ok();
+    let _watcher = crate::policy::reload::watch(
+        &cfg.plugin_directory,
+        config_path.as_deref(),
+        control.clone(),
+    )
+    .map_err(|e| tracing::warn!("hot reload by file watching is off: {e}"))
+    .ok();
     let ctx = SessionContext {
         config: cfg.clone(),
         resolver,

@@ -52,8 +52,16 @@ impl Control {
                 "{:<20} {:<20} {:<34} {:<20} {:>8} {:>8}",
                 p.name,
                 p.version,
-                if stages.is_empty() { "-".into() } else { stages.join(",") },
-                if caps.is_empty() { "-".into() } else { caps.join(",") },
+                if stages.is_empty() {
+                    "-".into()
+                } else {
+                    stages.join(",")
+                },
+                if caps.is_empty() {
+                    "-".into()
+                } else {
+                    caps.join(",")
+                },
                 p.calls,
                 p.failures
             ));
@@ -75,7 +83,11 @@ impl Control {
 }
 
 /// Listens on `path` until `shutdown`.
-pub async fn serve(path: &Path, control: Arc<Control>, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+pub async fn serve(
+    path: &Path,
+    control: Arc<Control>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
@@ -117,11 +129,19 @@ async fn answer(stream: UnixStream, control: &Control) -> std::io::Result<()> {
 pub fn request(path: &Path, request: &str) -> std::io::Result<(bool, Vec<String>)> {
     use std::io::{BufRead, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot reach the server at {} ({e}); is it running?", path.display()))
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot reach the server at {} ({e}); is it running?",
+                path.display()
+            ),
+        )
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(300)))?;
     stream.write_all(format!("{request}\n").as_bytes())?;
-    let mut lines: Vec<String> = std::io::BufReader::new(stream).lines().collect::<Result<_, _>>()?;
+    let mut lines: Vec<String> = std::io::BufReader::new(stream)
+        .lines()
+        .collect::<Result<_, _>>()?;
     let ok = lines.last().is_some_and(|l| l == "ok");
     lines.pop();
     Ok((ok, lines))

@@ -60,7 +60,12 @@ impl<P: Plugin> session_filter::Guest for P {
         with_filter::<P>(|f| f.on_mail(&client, &sender, &args))
     }
 
-    fn on_rcpt(client: Client, envelope: Envelope, recipient: String, args: Vec<String>) -> Outcome {
+    fn on_rcpt(
+        client: Client,
+        envelope: Envelope,
+        recipient: String,
+        args: Vec<String>,
+    ) -> Outcome {
         with_filter::<P>(|f| f.on_rcpt(&client, &envelope, &recipient, &args))
     }
 }
@@ -104,7 +109,10 @@ mod tests {
 
     impl Filter for Probe {
         fn configure(config: Config) -> Result<Self, String> {
-            Ok(Probe { blocked: config.strings("blocked")?, sender: None })
+            Ok(Probe {
+                blocked: config.strings("blocked")?,
+                sender: None,
+            })
         }
 
         fn on_mail(&mut self, _client: &Client, sender: &str, _args: &[String]) -> Outcome {
@@ -172,7 +180,11 @@ mod tests {
         let out = rcpt("x@example.org", &[]);
         assert_eq!(
             out.verdict,
-            Verdict::reject(550, "5.7.1", "x@example.org refuses mail from a@example.org")
+            Verdict::reject(
+                550,
+                "5.7.1",
+                "x@example.org refuses mail from a@example.org"
+            )
         );
         assert!(rcpt("y@example.org", &[]).is_continue());
     }
@@ -182,7 +194,11 @@ mod tests {
         configure(r#"{"blocked": ["x@example.org"]}"#).unwrap();
         let err = configure(r#"{"blocked": 7}"#).unwrap_err();
         assert_eq!(err, "setting `blocked` must be a list of strings");
-        assert!(configure("not json").unwrap_err().starts_with("configuration is not JSON"));
+        assert!(
+            configure("not json")
+                .unwrap_err()
+                .starts_with("configuration is not JSON")
+        );
         assert!(rcpt("x@example.org", &[]).is_continue());
     }
 

@@ -53,7 +53,10 @@ pub fn split_address(address: &str) -> (&str, &str) {
 /// The domain of a mail address, lower case, without a trailing dot; empty if
 /// there is none (see [`split_address`]).
 pub fn domain_of(address: &str) -> String {
-    split_address(address).1.trim_end_matches('.').to_ascii_lowercase()
+    split_address(address)
+        .1
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
@@ -86,12 +89,21 @@ mod tests {
 
     #[test]
     fn builds_dnsbl_queries() {
-        assert_eq!(dnsbl_query("192.0.2.7", "zen.test").as_deref(), Some("7.2.0.192.zen.test"));
-        assert_eq!(dnsbl_query("192.0.2.7", "zen.test.").as_deref(), Some("7.2.0.192.zen.test"));
+        assert_eq!(
+            dnsbl_query("192.0.2.7", "zen.test").as_deref(),
+            Some("7.2.0.192.zen.test")
+        );
+        assert_eq!(
+            dnsbl_query("192.0.2.7", "zen.test.").as_deref(),
+            Some("7.2.0.192.zen.test")
+        );
         assert_eq!(dnsbl_query("192.0.2.7", ""), None);
         assert_eq!(dnsbl_query("nonsense", "zen.test"), None);
         let v6 = dnsbl_query("2001:db8::2", "v6.test").unwrap();
-        assert!(v6.starts_with("2.0.0.0.") && v6.ends_with(".8.b.d.0.1.0.0.2.v6.test"), "{v6}");
+        assert!(
+            v6.starts_with("2.0.0.0.") && v6.ends_with(".8.b.d.0.1.0.0.2.v6.test"),
+            "{v6}"
+        );
     }
 
     #[test]

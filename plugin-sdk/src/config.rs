@@ -26,7 +26,23 @@ use serde_json::{Map, Value};
 /// ```
 ///
 /// For anything richer, [`deserialize`](Config::deserialize) into your own
-/// `#[derive(Deserialize)]` type (via `postern_plugin_sdk::serde`).
+/// type; without a `serde` dependency of your own, derive through the SDK's:
+///
+/// ```
+/// use postern_plugin_sdk::{Config, serde::Deserialize};
+///
+/// #[derive(Deserialize)]
+/// #[serde(crate = "postern_plugin_sdk::serde", deny_unknown_fields)]
+/// struct Settings {
+///     zones: Vec<String>,
+///     #[serde(default)]
+///     verbose: bool,
+/// }
+///
+/// let settings: Settings = Config::from_json(r#"{"zones": ["zen.test"]}"#)?.deserialize()?;
+/// assert_eq!((settings.zones.len(), settings.verbose), (1, false));
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Config {
     table: Map<String, Value>,
@@ -113,20 +129,27 @@ impl Config {
     }
 
     fn required(&self, key: &str) -> Result<&Value, String> {
-        self.get(key).ok_or_else(|| format!("missing setting `{key}`"))
+        self.get(key)
+            .ok_or_else(|| format!("missing setting `{key}`"))
     }
 }
 
 fn as_str<'a>(key: &str, value: &'a Value) -> Result<&'a str, String> {
-    value.as_str().ok_or_else(|| format!("setting `{key}` must be a string"))
+    value
+        .as_str()
+        .ok_or_else(|| format!("setting `{key}` must be a string"))
 }
 
 fn as_u64(key: &str, value: &Value) -> Result<u64, String> {
-    value.as_u64().ok_or_else(|| format!("setting `{key}` must be a non-negative integer"))
+    value
+        .as_u64()
+        .ok_or_else(|| format!("setting `{key}` must be a non-negative integer"))
 }
 
 fn as_bool(key: &str, value: &Value) -> Result<bool, String> {
-    value.as_bool().ok_or_else(|| format!("setting `{key}` must be true or false"))
+    value
+        .as_bool()
+        .ok_or_else(|| format!("setting `{key}` must be true or false"))
 }
 
 fn as_strings(key: &str, value: &Value) -> Result<Vec<String>, String> {
@@ -154,8 +177,15 @@ mod tests {
         assert_eq!(config(""), Config::default());
         assert_eq!(config(" null "), Config::default());
         assert_eq!(config("{}"), Config::default());
-        assert_eq!(Config::from_json("[1]").unwrap_err(), "configuration must be a table");
-        assert!(Config::from_json("{").unwrap_err().starts_with("configuration is not JSON: "));
+        assert_eq!(
+            Config::from_json("[1]").unwrap_err(),
+            "configuration must be a table"
+        );
+        assert!(
+            Config::from_json("{")
+                .unwrap_err()
+                .starts_with("configuration is not JSON: ")
+        );
         let c = config(r#"{"a": 1}"#);
         assert!(c.has("a") && !c.has("b"));
         assert_eq!(c.get("a"), Some(&Value::from(1)));
@@ -173,11 +203,17 @@ mod tests {
         assert_eq!(c.str("zz"), Err("missing setting `zz`".into()));
         assert_eq!(c.str_or("zz", "d"), Ok("d"));
         assert_eq!(c.str_or("s", "d"), Ok("x"));
-        assert_eq!(c.str_or("b", "d"), Err("setting `b` must be a string".into()));
+        assert_eq!(
+            c.str_or("b", "d"),
+            Err("setting `b` must be a string".into())
+        );
 
         assert_eq!(c.u64("n"), Ok(42));
         for bad in ["neg", "f", "s"] {
-            assert_eq!(c.u64(bad), Err(format!("setting `{bad}` must be a non-negative integer")));
+            assert_eq!(
+                c.u64(bad),
+                Err(format!("setting `{bad}` must be a non-negative integer"))
+            );
         }
         assert_eq!(c.u64_or("zz", 7), Ok(7));
 
@@ -188,8 +224,14 @@ mod tests {
         assert_eq!(c.strings("l"), Ok(vec!["a".into(), "b".into()]));
         assert_eq!(c.strings("one"), Ok(vec!["z".into()]));
         assert_eq!(c.strings("empty"), Ok(vec![]));
-        assert_eq!(c.strings("mixed"), Err("setting `mixed` must be a list of strings".into()));
-        assert_eq!(c.strings("n"), Err("setting `n` must be a list of strings".into()));
+        assert_eq!(
+            c.strings("mixed"),
+            Err("setting `mixed` must be a list of strings".into())
+        );
+        assert_eq!(
+            c.strings("n"),
+            Err("setting `n` must be a list of strings".into())
+        );
         assert_eq!(c.strings("zz"), Err("missing setting `zz`".into()));
         assert_eq!(c.strings_or("zz", &["d"]), Ok(vec!["d".into()]));
     }
@@ -204,8 +246,19 @@ mod tests {
             verbose: bool,
         }
         let s: Settings = config(r#"{"zones": ["a"]}"#).deserialize().unwrap();
-        assert_eq!(s, Settings { zones: vec!["a".into()], verbose: false });
-        let err = config(r#"{"zones": ["a"], "zone": 1}"#).deserialize::<Settings>().unwrap_err();
-        assert!(err.starts_with("bad configuration: unknown field `zone`"), "{err}");
+        assert_eq!(
+            s,
+            Settings {
+                zones: vec!["a".into()],
+                verbose: false
+            }
+        );
+        let err = config(r#"{"zones": ["a"], "zone": 1}"#)
+            .deserialize::<Settings>()
+            .unwrap_err();
+        assert!(
+            err.starts_with("bad configuration: unknown field `zone`"),
+            "{err}"
+        );
     }
 }

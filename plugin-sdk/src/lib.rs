@@ -133,11 +133,11 @@ pub use bindings::postern::mta::types::{
 };
 pub use config::Config;
 pub use message::Message;
-pub use verdict::MAX_REPLY_TEXT_BYTES;
 #[doc(no_inline)]
 pub use serde;
 #[doc(no_inline)]
 pub use serde_json;
+pub use verdict::MAX_REPLY_TEXT_BYTES;
 
 /// A mail filter: build it from its configuration, then answer the hooks.
 ///

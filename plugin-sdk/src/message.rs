@@ -35,15 +35,16 @@ enum Source<'a> {
     Host(&'a HostMessage),
     /// A message held in memory, for tests.
     #[cfg(not(target_arch = "wasm32"))]
-    Bytes {
-        raw: Vec<u8>,
-        body_offset: usize,
-    },
+    Bytes { raw: Vec<u8>, body_offset: usize },
 }
 
 impl<'a> Message<'a> {
     pub(crate) fn from_host(message: &'a HostMessage) -> Message<'a> {
-        Message { source: Source::Host(message), headers: OnceCell::new(), mime_parts: OnceCell::new() }
+        Message {
+            source: Source::Host(message),
+            headers: OnceCell::new(),
+            mime_parts: OnceCell::new(),
+        }
     }
 
     /// A message from its raw RFC 5322 form (header section, blank line,
@@ -71,7 +72,10 @@ impl<'a> Message<'a> {
 
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let header = self.headers().iter().find(|h| h.name.eq_ignore_ascii_case(name))?;
+        let header = self
+            .headers()
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))?;
         Some(&header.value)
     }
 
@@ -100,7 +104,9 @@ impl<'a> Message<'a> {
             #[cfg(not(target_arch = "wasm32"))]
             Source::Bytes { raw, body_offset } => {
                 let body = &raw[*body_offset..];
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(body.len());
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(body.len());
                 let end = start.saturating_add(len as usize).min(body.len());
                 body[start..end].to_vec()
             }
@@ -141,7 +147,9 @@ impl fmt::Debug for Message<'_> {
             #[cfg(not(target_arch = "wasm32"))]
             Source::Bytes { .. } => "bytes",
         };
-        f.debug_struct("Message").field("source", &source).finish_non_exhaustive()
+        f.debug_struct("Message")
+            .field("source", &source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,7 +168,10 @@ mod native {
     pub(super) fn body_offset(raw: &[u8]) -> usize {
         let mut start = 0;
         while start < raw.len() {
-            let end = raw[start..].iter().position(|&b| b == b'\n').map_or(raw.len(), |i| start + i + 1);
+            let end = raw[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(raw.len(), |i| start + i + 1);
             let line = &raw[start..end];
             if line == b"\n" || line == b"\r\n" {
                 return end;
@@ -192,7 +203,10 @@ mod native {
             if let Some((name, value)) = line.split_once(':') {
                 let name = name.trim_end();
                 if !name.is_empty() && !name.contains([' ', '\t']) {
-                    headers.push(Header { name: name.to_owned(), value: value.to_owned() });
+                    headers.push(Header {
+                        name: name.to_owned(),
+                        value: value.to_owned(),
+                    });
                     in_field = true;
                 }
             }
@@ -219,7 +233,9 @@ mod native {
         // The field, not `raw_message()`: part offsets count from its start
         // (the outer message's bytes, unless the nested one was decoded).
         let raw: &[u8] = &message.raw_message;
-        let section = raw.get(part.offset_header as usize..part.offset_body as usize).unwrap_or_default();
+        let section = raw
+            .get(part.offset_header as usize..part.offset_body as usize)
+            .unwrap_or_default();
         let default_type = match part.body {
             PartType::Message(_) => "message/rfc822",
             // RFC 2045 §5.2.
@@ -260,7 +276,10 @@ mod tests {
     use super::*;
 
     fn h(name: &str, value: &str) -> Header {
-        Header { name: name.into(), value: value.into() }
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
@@ -369,7 +388,14 @@ mod tests {
         let m = Message::from_bytes("Subject: x\n\nhello\n");
         let parts = m.mime_parts();
         assert_eq!(parts.len(), 1);
-        assert_eq!((parts[0].content_type.as_str(), parts[0].depth, parts[0].size), ("text/plain", 0, 6));
+        assert_eq!(
+            (
+                parts[0].content_type.as_str(),
+                parts[0].depth,
+                parts[0].size
+            ),
+            ("text/plain", 0, 6)
+        );
         assert!(format!("{m:?}").contains("bytes"));
     }
 }

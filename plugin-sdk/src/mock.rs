@@ -103,7 +103,9 @@ fn dns_key(name: &str) -> String {
 
 /// IP addresses compare by value (`2001:DB8::1` is `2001:db8::1`).
 fn ip_key(ip: &str) -> String {
-    ip.trim().parse::<IpAddr>().map_or_else(|_| ip.trim().to_owned(), |ip| ip.to_string())
+    ip.trim()
+        .parse::<IpAddr>()
+        .map_or_else(|_| ip.trim().to_owned(), |ip| ip.to_string())
 }
 
 fn owned(answer: Result<Vec<&str>, DnsError>) -> Result<Vec<String>, DnsError> {
@@ -124,7 +126,10 @@ pub fn dns_answer(name: &str, answer: Result<Vec<&str>, DnsError>) {
 
 /// Sets the answer to AAAA lookups of `name`.
 pub fn dns_answer_aaaa(name: &str, answer: Result<Vec<&str>, DnsError>) {
-    with_host(|host| host.answers.insert((Rr::Aaaa, dns_key(name)), owned(answer)));
+    with_host(|host| {
+        host.answers
+            .insert((Rr::Aaaa, dns_key(name)), owned(answer))
+    });
 }
 
 /// Sets the answer to TXT lookups of `name` (each record's strings joined).
@@ -202,7 +207,12 @@ pub fn delivery(recipient: &str) -> Delivery {
         Some((user, ext)) => (user, Some(ext.to_owned())),
         None => (local, None),
     };
-    Delivery { recipient: recipient.to_owned(), user: user.to_owned(), extension, size: 0 }
+    Delivery {
+        recipient: recipient.to_owned(),
+        user: user.to_owned(),
+        extension,
+        size: 0,
+    }
 }
 
 /// The native side of [`crate::dns`].
@@ -212,7 +222,10 @@ pub(crate) mod dns_host {
     fn lookup(rr: Rr, name: &str, key: String) -> Result<Vec<String>, DnsError> {
         with_host(|host| {
             host.queries.push(format!("{} {name}", rr.name()));
-            host.answers.get(&(rr, key)).cloned().unwrap_or(Err(DnsError::NotFound))
+            host.answers
+                .get(&(rr, key))
+                .cloned()
+                .unwrap_or(Err(DnsError::NotFound))
         })
     }
 
@@ -235,7 +248,10 @@ pub(crate) mod dns_host {
     pub(crate) fn lookup_mx(name: &str) -> Result<Vec<(u16, String)>, DnsError> {
         with_host(|host| {
             host.queries.push(format!("MX {name}"));
-            host.mx.get(&dns_key(name)).cloned().unwrap_or(Err(DnsError::NotFound))
+            host.mx
+                .get(&dns_key(name))
+                .cloned()
+                .unwrap_or(Err(DnsError::NotFound))
         })
     }
 }
@@ -274,8 +290,15 @@ pub(crate) mod kv_host {
 
     pub(crate) fn set(key: &str, value: &[u8], ttl_secs: Option<u64>) {
         with_host(|host| {
-            let expires_ms = ttl_secs.map(|secs| host.now_ms.saturating_add(secs.saturating_mul(1000)));
-            host.kv.insert(key.to_owned(), Stored { value: value.to_vec(), expires_ms });
+            let expires_ms =
+                ttl_secs.map(|secs| host.now_ms.saturating_add(secs.saturating_mul(1000)));
+            host.kv.insert(
+                key.to_owned(),
+                Stored {
+                    value: value.to_vec(),
+                    expires_ms,
+                },
+            );
         });
     }
 
@@ -315,7 +338,10 @@ mod tests {
             [(10, "mx1.x.test".to_owned()), (20, "mx2.x.test".to_owned())]
         );
         assert_eq!(dns::lookup_ptr("2001:db8:0::1").unwrap(), ["host.x.test"]);
-        assert_eq!(dns::lookup_a("down.test"), Err(DnsError::Temporary("timeout".into())));
+        assert_eq!(
+            dns::lookup_a("down.test"),
+            Err(DnsError::Temporary("timeout".into()))
+        );
         assert_eq!(dns::lookup_txt("y.test"), Err(DnsError::NotFound));
         assert_eq!(dns::lookup_mx("y.test"), Err(DnsError::NotFound));
         assert_eq!(dns::lookup_ptr("192.0.2.9"), Err(DnsError::NotFound));
@@ -384,12 +410,18 @@ mod tests {
 
     #[test]
     fn test_values() {
-        let c = Client { tls: true, ..client("192.0.2.7") };
+        let c = Client {
+            tls: true,
+            ..client("192.0.2.7")
+        };
         assert_eq!((c.ip.as_str(), c.tls, c.helo), ("192.0.2.7", true, None));
         let e = envelope("", &["a@x.test", "b@x.test"]);
         assert_eq!((e.sender.as_str(), e.recipients.len()), ("", 2));
         let d = delivery("jo+lists@x.test");
-        assert_eq!((d.user.as_str(), d.extension.as_deref()), ("jo", Some("lists")));
+        assert_eq!(
+            (d.user.as_str(), d.extension.as_deref()),
+            ("jo", Some("lists"))
+        );
         assert_eq!(delivery("jo@x.test").extension, None);
     }
 }

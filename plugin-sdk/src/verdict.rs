@@ -32,14 +32,21 @@ impl Reply {
             }
             text.truncate(end);
         }
-        Reply { code, enhanced: one_line(enhanced.into()), text }
+        Reply {
+            code,
+            enhanced: one_line(enhanced.into()),
+            text,
+        }
     }
 }
 
 /// Replaces control characters with spaces: a reply is one line.
 fn one_line(mut text: String) -> String {
     if text.contains(char::is_control) {
-        text = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        text = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
     }
     text
 }
@@ -93,7 +100,13 @@ impl Verdict {
     /// Unless `code` is 5xx, or if `enhanced` is neither empty nor `5.x.y`.
     #[track_caller]
     pub fn reject(code: u16, enhanced: impl Into<String>, text: impl Into<String>) -> Verdict {
-        Verdict::Reject(checked_reply("reject", 500..=599, code, enhanced.into(), text.into()))
+        Verdict::Reject(checked_reply(
+            "reject",
+            500..=599,
+            code,
+            enhanced.into(),
+            text.into(),
+        ))
     }
 
     /// Refuse for now; the client may retry.
@@ -103,7 +116,13 @@ impl Verdict {
     /// Unless `code` is 4xx, or if `enhanced` is neither empty nor `4.x.y`.
     #[track_caller]
     pub fn defer(code: u16, enhanced: impl Into<String>, text: impl Into<String>) -> Verdict {
-        Verdict::Defer(checked_reply("defer", 400..=499, code, enhanced.into(), text.into()))
+        Verdict::Defer(checked_reply(
+            "defer",
+            400..=499,
+            code,
+            enhanced.into(),
+            text.into(),
+        ))
     }
 
     /// Reply, then end the SMTP session.
@@ -240,12 +259,18 @@ impl Outcome {
 }
 
 fn header(name: impl Into<String>, value: impl Into<String>) -> Header {
-    Header { name: name.into(), value: value.into() }
+    Header {
+        name: name.into(),
+        value: value.into(),
+    }
 }
 
 impl From<Verdict> for Outcome {
     fn from(verdict: Verdict) -> Outcome {
-        Outcome { verdict, edits: Vec::new() }
+        Outcome {
+            verdict,
+            edits: Vec::new(),
+        }
     }
 }
 
@@ -268,19 +293,43 @@ mod tests {
             text: text.into(),
         };
         let cases = [
-            (Verdict::reject(554, "5.7.1", "no"), Verdict::Reject(reply(554, "5.7.1", "no"))),
-            (Verdict::reject(550, "", "no"), Verdict::Reject(reply(550, "", "no"))),
-            (Verdict::defer(451, "4.7.1", "later"), Verdict::Defer(reply(451, "4.7.1", "later"))),
-            (Verdict::disconnect(421, "4.7.0", "bye"), Verdict::Disconnect(reply(421, "4.7.0", "bye"))),
-            (Verdict::disconnect(521, "5.5.2", "bye"), Verdict::Disconnect(reply(521, "5.5.2", "bye"))),
+            (
+                Verdict::reject(554, "5.7.1", "no"),
+                Verdict::Reject(reply(554, "5.7.1", "no")),
+            ),
+            (
+                Verdict::reject(550, "", "no"),
+                Verdict::Reject(reply(550, "", "no")),
+            ),
+            (
+                Verdict::defer(451, "4.7.1", "later"),
+                Verdict::Defer(reply(451, "4.7.1", "later")),
+            ),
+            (
+                Verdict::disconnect(421, "4.7.0", "bye"),
+                Verdict::Disconnect(reply(421, "4.7.0", "bye")),
+            ),
+            (
+                Verdict::disconnect(521, "5.5.2", "bye"),
+                Verdict::Disconnect(reply(521, "5.5.2", "bye")),
+            ),
             (Verdict::hold("look"), Verdict::Hold("look".into())),
         ];
         for (built, want) in cases {
             assert_eq!(built, want);
         }
-        assert_eq!(Outcome::reject(554, "5.7.1", "no").verdict, Verdict::reject(554, "5.7.1", "no"));
-        assert_eq!(Outcome::defer(450, "4.2.0", "x").verdict, Verdict::defer(450, "4.2.0", "x"));
-        assert_eq!(Outcome::disconnect(421, "", "x").verdict, Verdict::disconnect(421, "", "x"));
+        assert_eq!(
+            Outcome::reject(554, "5.7.1", "no").verdict,
+            Verdict::reject(554, "5.7.1", "no")
+        );
+        assert_eq!(
+            Outcome::defer(450, "4.2.0", "x").verdict,
+            Verdict::defer(450, "4.2.0", "x")
+        );
+        assert_eq!(
+            Outcome::disconnect(421, "", "x").verdict,
+            Verdict::disconnect(421, "", "x")
+        );
         assert_eq!(Outcome::cont().verdict, Verdict::Continue);
         assert_eq!(Outcome::accept().verdict, Verdict::Accept);
         assert_eq!(Outcome::discard().verdict, Verdict::Discard);
@@ -292,17 +341,28 @@ mod tests {
     #[test]
     fn reply_texts_stay_on_one_line() {
         let v = Verdict::reject(554, "5.7.1", "listed\r\n250 OK\tsee\x00x");
-        assert_eq!(v, Verdict::Reject(Reply::new(554, "5.7.1", "listed  250 OK see x")));
+        assert_eq!(
+            v,
+            Verdict::Reject(Reply::new(554, "5.7.1", "listed  250 OK see x"))
+        );
         assert_eq!(Verdict::hold("a\nb"), Verdict::Hold("a b".into()));
     }
 
     #[test]
     fn reply_texts_are_cut_to_fit_a_reply_line() {
         let long = "é".repeat(400);
-        let Verdict::Reject(reply) = Verdict::reject(554, "5.7.1", long) else { unreachable!() };
-        assert!(reply.text.len() <= MAX_REPLY_TEXT_BYTES && reply.text.len() >= MAX_REPLY_TEXT_BYTES - 1);
+        let Verdict::Reject(reply) = Verdict::reject(554, "5.7.1", long) else {
+            unreachable!()
+        };
+        assert!(
+            reply.text.len() <= MAX_REPLY_TEXT_BYTES
+                && reply.text.len() >= MAX_REPLY_TEXT_BYTES - 1
+        );
         assert!(reply.text.chars().all(|c| c == 'é'));
-        assert_eq!(format!("554 5.999.999 {}\r\n", "x".repeat(MAX_REPLY_TEXT_BYTES)).len(), 512);
+        assert_eq!(
+            format!("554 5.999.999 {}\r\n", "x".repeat(MAX_REPLY_TEXT_BYTES)).len(),
+            512
+        );
     }
 
     #[test]
@@ -317,7 +377,10 @@ mod tests {
             .remove_recipient("q@example.org")
             .set_folder("Spam")
             .redirect("other@example.org");
-        let h = |n: &str, v: &str| Header { name: n.into(), value: v.into() };
+        let h = |n: &str, v: &str| Header {
+            name: n.into(),
+            value: v.into(),
+        };
         assert_eq!(
             out.edits,
             [
@@ -343,14 +406,36 @@ mod tests {
 
     #[test]
     fn a_code_of_the_wrong_class_panics_with_a_clear_message() {
-        let cases: [(fn() -> Verdict, &str); 7] = [
-            (|| Verdict::reject(250, "", "ok"), "Verdict::reject needs a 5xx reply code, not 250"),
-            (|| Verdict::reject(450, "", "x"), "Verdict::reject needs a 5xx reply code, not 450"),
-            (|| Verdict::defer(554, "", "x"), "Verdict::defer needs a 4xx reply code, not 554"),
-            (|| Verdict::disconnect(221, "", "x"), "Verdict::disconnect needs a 4xx or 5xx reply code, not 221"),
-            (|| Verdict::reject(600, "", "x"), "Verdict::reject needs a 5xx reply code, not 600"),
-            (|| Verdict::reject(554, "4.7.1", "x"), "enhanced status code \"4.7.1\" does not fit reply code 554"),
-            (|| Verdict::defer(451, "4.7", "x"), "enhanced status code \"4.7\" does not fit reply code 451"),
+        type Case = (fn() -> Verdict, &'static str);
+        let cases: [Case; 7] = [
+            (
+                || Verdict::reject(250, "", "ok"),
+                "Verdict::reject needs a 5xx reply code, not 250",
+            ),
+            (
+                || Verdict::reject(450, "", "x"),
+                "Verdict::reject needs a 5xx reply code, not 450",
+            ),
+            (
+                || Verdict::defer(554, "", "x"),
+                "Verdict::defer needs a 4xx reply code, not 554",
+            ),
+            (
+                || Verdict::disconnect(221, "", "x"),
+                "Verdict::disconnect needs a 4xx or 5xx reply code, not 221",
+            ),
+            (
+                || Verdict::reject(600, "", "x"),
+                "Verdict::reject needs a 5xx reply code, not 600",
+            ),
+            (
+                || Verdict::reject(554, "4.7.1", "x"),
+                "enhanced status code \"4.7.1\" does not fit reply code 554",
+            ),
+            (
+                || Verdict::defer(451, "4.7", "x"),
+                "enhanced status code \"4.7\" does not fit reply code 451",
+            ),
         ];
         for (f, want) in cases {
             let msg = panic_message(f);

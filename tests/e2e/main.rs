@@ -3,9 +3,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod components;
+mod dns;
 mod harness;
 
 mod cli;
 mod crash;
 mod delivery;
+mod plugins;
 mod protocol;

@@ -19,7 +19,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use value::{BareNewline, Capability, Chains, Cidr, MailHome, OnError, PluginConfig, RecipientMap, Stage, Step};
+pub use value::{
+    BareNewline, Capability, Chains, Cidr, MailHome, OnError, PluginConfig, RecipientMap, Stage,
+    Step,
+};
 
 /// The configuration used when `postern run` gets no `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");

@@ -130,7 +130,10 @@ data = ["tag", "rbl"]
     assert_eq!(cfg.plugins["tag"].on_error, OnError::Tempfail);
     assert_eq!(
         cfg.chains.get(Stage::Connect),
-        [Step { plugin: "rbl".into(), args: vec!["zen.test".into(), "bl.test".into()] }]
+        [Step {
+            plugin: "rbl".into(),
+            args: vec!["zen.test".into(), "bl.test".into()]
+        }]
     );
     assert_eq!(cfg.chains.get(Stage::Data).len(), 2);
     assert!(cfg.chains.get(Stage::Rcpt).is_empty());
@@ -141,8 +144,28 @@ fn plugin_errors_point_into_the_table() {
     let text = "[plugins.a]\npath = \"a.wasm\"\ncapabilities = [\"net\"]\n\n[plugins.b]\ntimeout = \"1s\"\n\n[chains]\nrcpt = [\"a\", \"missing x\"]\nbogus = [\"a\"]\n";
     let errs = Config::parse(text, "p.toml").expect_err("must fail");
     let shown: Vec<String> = errs.0.iter().map(ToString::to_string).collect();
-    assert!(shown.iter().any(|e| e.starts_with("p.toml:3: plugins.a.capabilities: unknown capability `net`")), "{shown:?}");
-    assert!(shown.iter().any(|e| e.starts_with("p.toml:5: plugins.b.path: missing")), "{shown:?}");
-    assert!(shown.iter().any(|e| e.starts_with("p.toml:9: chains.rcpt: step `missing x` names plugin `missing`")), "{shown:?}");
-    assert!(shown.iter().any(|e| e.starts_with("p.toml:10: chains.bogus: unknown stage")), "{shown:?}");
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("p.toml:3: plugins.a.capabilities: unknown capability `net`")),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("p.toml:5: plugins.b.path: missing")),
+        "{shown:?}"
+    );
+    assert!(
+        shown.iter().any(
+            |e| e.starts_with("p.toml:9: chains.rcpt: step `missing x` names plugin `missing`")
+        ),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|e| e.starts_with("p.toml:10: chains.bogus: unknown stage")),
+        "{shown:?}"
+    );
 }

@@ -114,7 +114,12 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 4] = [Capability::Dns, Capability::Log, Capability::Kv, Capability::Clock];
+    pub const ALL: [Capability; 4] = [
+        Capability::Dns,
+        Capability::Log,
+        Capability::Kv,
+        Capability::Clock,
+    ];
 
     /// The name used in the configuration and in the WIT interface.
     pub fn name(self) -> &'static str {
@@ -174,7 +179,14 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in order.
-    pub const ALL: [Stage; 6] = [Stage::Connect, Stage::Helo, Stage::Mail, Stage::Rcpt, Stage::Data, Stage::Deliver];
+    pub const ALL: [Stage; 6] = [
+        Stage::Connect,
+        Stage::Helo,
+        Stage::Mail,
+        Stage::Rcpt,
+        Stage::Data,
+        Stage::Deliver,
+    ];
 
     /// The name used in `[chains]`.
     pub fn name(self) -> &'static str {
@@ -217,7 +229,9 @@ impl Chains {
 
     /// Every step of every stage.
     pub fn all(&self) -> impl Iterator<Item = (Stage, &Step)> {
-        Stage::ALL.into_iter().flat_map(move |st| self.get(st).iter().map(move |s| (st, s)))
+        Stage::ALL
+            .into_iter()
+            .flat_map(move |st| self.get(st).iter().map(move |s| (st, s)))
     }
 }
 
@@ -289,8 +303,16 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
             }
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
-                let key = if table.contains_key("plugins") { "plugins" } else { "chains" };
-                errors.push(err(span, key, e.message().lines().next().unwrap_or("bad table").to_owned()));
+                let key = if table.contains_key("plugins") {
+                    "plugins"
+                } else {
+                    "chains"
+                };
+                errors.push(err(
+                    span,
+                    key,
+                    e.message().lines().next().unwrap_or("bad table").to_owned(),
+                ));
             }
         }
     }
@@ -366,11 +388,21 @@ impl Config {
         }
     }
 
-    fn set_chain(&mut self, stage: &str, v: &Value, declared: &BTreeMap<String, impl Sized>) -> Result<(), String> {
+    fn set_chain(
+        &mut self,
+        stage: &str,
+        v: &Value,
+        declared: &BTreeMap<String, impl Sized>,
+    ) -> Result<(), String> {
         let stage = Stage::ALL
             .into_iter()
             .find(|s| s.name() == stage)
-            .ok_or_else(|| format!("unknown stage (use one of {})", Stage::ALL.map(Stage::name).join(", ")))?;
+            .ok_or_else(|| {
+                format!(
+                    "unknown stage (use one of {})",
+                    Stage::ALL.map(Stage::name).join(", ")
+                )
+            })?;
         let Value::Array(items) = v else {
             return Err("expected a list of steps such as [\"rbl zen.example\"]".into());
         };
@@ -380,9 +412,14 @@ impl Config {
             let mut words = text.split_whitespace().map(str::to_owned);
             let plugin = words.next().ok_or("an empty step")?;
             if !declared.contains_key(&plugin) {
-                return Err(format!("step `{text}` names plugin `{plugin}`, which has no [plugins.{plugin}] table"));
+                return Err(format!(
+                    "step `{text}` names plugin `{plugin}`, which has no [plugins.{plugin}] table"
+                ));
             }
-            steps.push(Step { plugin, args: words.collect() });
+            steps.push(Step {
+                plugin,
+                args: words.collect(),
+            });
         }
         self.chains.set(stage, steps);
         Ok(())
@@ -746,9 +783,12 @@ fn plugin_config(
                     .map_err(fail)?
                     .iter()
                     .map(|c| {
-                        Capability::ALL.into_iter().find(|k| k.name() == c).ok_or_else(|| {
-                            format!("unknown capability `{c}` (use dns, log, kv, clock)")
-                        })
+                        Capability::ALL
+                            .into_iter()
+                            .find(|k| k.name() == c)
+                            .ok_or_else(|| {
+                                format!("unknown capability `{c}` (use dns, log, kv, clock)")
+                            })
                     })
                     .collect::<Result<_, _>>()
                     .map_err(fail)?;
@@ -777,7 +817,11 @@ fn plugin_config(
         }
     }
     if !has_path {
-        return Err((None, "path".into(), "missing (the plugin's .wasm file)".into()));
+        return Err((
+            None,
+            "path".into(),
+            "missing (the plugin's .wasm file)".into(),
+        ));
     }
     Ok(p)
 }
@@ -787,11 +831,20 @@ fn bytes(v: &Value) -> Result<u64, String> {
     let text = match v {
         Value::Integer(n) => return u64::try_from(*n).map_err(|_| format!("{n} is out of range")),
         Value::String(s) => s.trim().to_owned(),
-        other => return Err(format!("expected a size such as \"64M\", found {}", other.type_str())),
+        other => {
+            return Err(format!(
+                "expected a size such as \"64M\", found {}",
+                other.type_str()
+            ));
+        }
     };
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size such as \"64M\""))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as \"64M\""))?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -799,5 +852,6 @@ fn bytes(v: &Value) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         _ => return Err(format!("`{text}` has an unknown unit (use k, M or G)")),
     };
-    n.checked_mul(scale).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }

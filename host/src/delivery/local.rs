@@ -115,7 +115,7 @@ impl LocalDelivery {
             match maildir::already_delivered(&dir, key) {
                 Ok(true) => {
                     return DeliveryOutcome::Delivered(format!(
-                        "{} (found after restart)",
+                        "delivered to maildir {} (found after restart)",
                         dir.display()
                     ));
                 }
@@ -154,7 +154,7 @@ impl LocalDelivery {
             msg.envelope.sender
         );
         match maildir::deliver(&dir, key, &self.hostname, owner, prefix.as_bytes(), content) {
-            Ok(_) => DeliveryOutcome::Delivered(format!("{}", dir.display())),
+            Ok(_) => DeliveryOutcome::Delivered(format!("delivered to maildir {}", dir.display())),
             Err(e) => {
                 DeliveryOutcome::TempFail(format!("4.2.0 cannot write to {}: {e}", dir.display()))
             }
@@ -163,14 +163,23 @@ impl LocalDelivery {
 
     /// Runs the deliver chain for one target, if there is one. `Err` is the
     /// recipient's outcome already decided (discarded, refused, deferred).
-    fn deliver_stage(&self, msg: &QueueFile, target: &DeliveryInfo) -> Result<DeliveryPlan, DeliveryOutcome> {
+    fn deliver_stage(
+        &self,
+        msg: &QueueFile,
+        target: &DeliveryInfo,
+    ) -> Result<DeliveryPlan, DeliveryOutcome> {
         let mut ptxn = self.policy.transaction();
         if !ptxn.has_chain(Stage::Deliver) {
             return Ok(DeliveryPlan::default());
         }
         let envelope = EnvelopeInfo {
             sender: msg.envelope.sender.clone(),
-            recipients: msg.envelope.recipients.iter().map(|r| r.address.clone()).collect(),
+            recipients: msg
+                .envelope
+                .recipients
+                .iter()
+                .map(|r| r.address.clone())
+                .collect(),
         };
         let message = Arc::new(msg.content.clone());
         let input = HookInput::Deliver {
@@ -180,19 +189,31 @@ impl LocalDelivery {
         };
         // Delivery runs on a blocking thread; the plugin call is async.
         let d = tokio::runtime::Handle::current().block_on(ptxn.run(&input));
-        let who = d.trace.last().map_or("policy", |t| t.plugin.as_str()).to_owned();
+        let who = d
+            .trace
+            .last()
+            .map_or("policy", |t| t.plugin.as_str())
+            .to_owned();
         let why = |r: &Reply| {
             let code = r.enhanced.map_or_else(String::new, |e| format!("{e} "));
             format!("{code}{} (by {who})", r.text)
         };
         match d.verdict {
             Verdict::Continue | Verdict::Accept => {}
-            Verdict::Discard => return Err(DeliveryOutcome::Delivered(format!("discarded by {who}"))),
-            Verdict::Reject(r) | Verdict::Disconnect(r) if r.code >= 500 => return Err(DeliveryOutcome::PermFail(why(&r))),
+            Verdict::Discard => {
+                return Err(DeliveryOutcome::Delivered(format!("discarded by {who}")));
+            }
+            Verdict::Reject(r) | Verdict::Disconnect(r) if r.code >= 500 => {
+                return Err(DeliveryOutcome::PermFail(why(&r)));
+            }
             Verdict::Reject(r) | Verdict::Defer(r) | Verdict::Disconnect(r) => {
                 return Err(DeliveryOutcome::TempFail(why(&r)));
             }
-            Verdict::Hold(reason) => return Err(DeliveryOutcome::TempFail(format!("4.3.0 held by {who}: {reason}"))),
+            Verdict::Hold(reason) => {
+                return Err(DeliveryOutcome::TempFail(format!(
+                    "4.3.0 held by {who}: {reason}"
+                )));
+            }
         }
         let mut plan = DeliveryPlan::default();
         let mut header_edits = Vec::new();
@@ -200,11 +221,15 @@ impl LocalDelivery {
             match e {
                 Edit::SetFolder(f) => match maildir_folder(&f) {
                     Some(folder) => plan.folder = folder,
-                    None => tracing::warn!(plugin = %who, "unusable folder name \"{f}\"; delivering to the inbox"),
+                    None => {
+                        tracing::warn!(plugin = %who, "unusable folder name \"{f}\"; delivering to the inbox")
+                    }
                 },
                 Edit::Redirect(a) => plan.redirect = Some(a),
                 Edit::Header(h) => header_edits.push(h),
-                other => tracing::debug!(plugin = %who, "edit {other:?} does not apply at the deliver stage"),
+                other => {
+                    tracing::debug!(plugin = %who, "edit {other:?} does not apply at the deliver stage")
+                }
             }
         }
         if !header_edits.is_empty() {
@@ -242,7 +267,9 @@ impl LocalDelivery {
         ));
         match queued {
             Ok(id) => DeliveryOutcome::Delivered(format!("redirected to <{to}> as {id}")),
-            Err(e) => DeliveryOutcome::TempFail(format!("4.3.0 cannot queue the redirect to <{to}>: {e}")),
+            Err(e) => {
+                DeliveryOutcome::TempFail(format!("4.3.0 cannot queue the redirect to <{to}>: {e}"))
+            }
         }
     }
 
@@ -276,13 +303,18 @@ struct DeliveryPlan {
 /// `INBOX` or empty means the inbox (`Some(None)`); anything that could leave
 /// the Maildir is refused (`None`).
 fn maildir_folder(name: &str) -> Option<Option<String>> {
-    let name = name.trim().trim_start_matches("INBOX.").trim_start_matches('.');
+    let name = name
+        .trim()
+        .trim_start_matches("INBOX.")
+        .trim_start_matches('.');
     if name.is_empty() || name.eq_ignore_ascii_case("INBOX") {
         return Some(None);
     }
     let ok = name.len() <= 200
         && name.split('.').all(|level| !level.is_empty())
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ' | '+'));
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ' | '+'));
     ok.then(|| Some(name.to_owned()))
 }
 
@@ -329,7 +361,10 @@ mod tests {
     #[test]
     fn folder_names_stay_inside_the_maildir() {
         assert_eq!(maildir_folder("Spam"), Some(Some("Spam".into())));
-        assert_eq!(maildir_folder("INBOX.Lists.rust"), Some(Some("Lists.rust".into())));
+        assert_eq!(
+            maildir_folder("INBOX.Lists.rust"),
+            Some(Some("Lists.rust".into()))
+        );
         assert_eq!(maildir_folder("INBOX"), Some(None));
         assert_eq!(maildir_folder(""), Some(None));
         for bad in ["../x", "a/b", "a..b", "Spam.", "x\0"] {

@@ -27,7 +27,10 @@ pub fn ensure(dir: &Path, owner: Owner) -> io::Result<()> {
         create_dir_durable(&dir.join(sub), owner)?;
     }
     // Maildir++: a folder is marked as one.
-    if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+    if dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    {
         let marker = dir.join("maildirfolder");
         if !marker.exists() {
             fs::write(&marker, b"")?;

@@ -1,7 +1,9 @@
 //! Host types ⇄ generated WIT types, and the checks on what plugins return.
 
 use super::bindings::postern::mta::types as wit;
-use super::types::{ClientInfo, DeliveryInfo, Edit, EnvelopeInfo, HeaderEdit, Outcome, PluginError, Verdict};
+use super::types::{
+    ClientInfo, DeliveryInfo, Edit, EnvelopeInfo, HeaderEdit, Outcome, PluginError, Verdict,
+};
 use crate::smtp::proto::{Enhanced, Reply};
 
 pub fn client(c: &ClientInfo) -> wit::Client {
@@ -38,7 +40,10 @@ pub fn delivery(d: &DeliveryInfo) -> wit::Delivery {
 fn reply(r: wit::Reply, classes: &[u16], what: &str) -> Result<Reply, PluginError> {
     let class = r.code / 100;
     if !(200..600).contains(&r.code) || !classes.contains(&class) {
-        return Err(PluginError::BadVerdict(format!("{what} with reply code {}", r.code)));
+        return Err(PluginError::BadVerdict(format!(
+            "{what} with reply code {}",
+            r.code
+        )));
     }
     let enhanced = if r.enhanced.is_empty() {
         None
@@ -57,7 +62,12 @@ fn reply(r: wit::Reply, classes: &[u16], what: &str) -> Result<Reply, PluginErro
         }
     };
     // One line only: a plugin's text never becomes extra reply lines.
-    let text: String = r.text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(500).collect();
+    let text: String = r
+        .text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect();
     Ok(Reply {
         code: r.code,
         enhanced,
@@ -72,7 +82,9 @@ pub fn outcome(o: wit::Outcome) -> Result<Outcome, PluginError> {
         wit::Verdict::Reject(r) => Verdict::Reject(reply(r, &[5], "reject")?),
         wit::Verdict::Defer(r) => Verdict::Defer(reply(r, &[4], "defer")?),
         wit::Verdict::Discard => Verdict::Discard,
-        wit::Verdict::Hold(why) => Verdict::Hold(why.chars().filter(|c| !c.is_control()).take(200).collect()),
+        wit::Verdict::Hold(why) => {
+            Verdict::Hold(why.chars().filter(|c| !c.is_control()).take(200).collect())
+        }
         wit::Verdict::Disconnect(r) => Verdict::Disconnect(reply(r, &[4, 5], "disconnect")?),
     };
     let edits = o
@@ -112,8 +124,14 @@ mod tests {
             edits: vec![],
         })
         .expect("valid");
-        let Verdict::Reject(reply) = ok.verdict else { unreachable!() };
-        assert_eq!(reply.enhanced, Some(Enhanced(5, 7, 1)), "class follows the code");
+        let Verdict::Reject(reply) = ok.verdict else {
+            unreachable!()
+        };
+        assert_eq!(
+            reply.enhanced,
+            Some(Enhanced(5, 7, 1)),
+            "class follows the code"
+        );
         assert_eq!(reply.text, "no  250 smuggled");
         for bad in [
             wit::Verdict::Reject(r(250, "2.0.0")),
@@ -123,7 +141,14 @@ mod tests {
             wit::Verdict::Reject(r(554, "5.7")),
             wit::Verdict::Reject(r(999, "")),
         ] {
-            assert!(outcome(wit::Outcome { verdict: bad.clone(), edits: vec![] }).is_err(), "{bad:?}");
+            assert!(
+                outcome(wit::Outcome {
+                    verdict: bad.clone(),
+                    edits: vec![]
+                })
+                .is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

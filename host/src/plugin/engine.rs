@@ -9,8 +9,8 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -30,7 +30,8 @@ pub fn shared() -> Result<&'static Engine, String> {
     static ENGINE: OnceLock<Result<(Engine, Ticker), String>> = OnceLock::new();
     let made = ENGINE.get_or_init(|| {
         let engine = new_engine().map_err(|e| format!("cannot create the wasm engine: {e:#}"))?;
-        let ticker = Ticker::start(engine.clone()).map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
         Ok((engine, ticker))
     });
     made.as_ref().map(|(e, _)| e).map_err(Clone::clone)
@@ -80,12 +81,19 @@ impl Drop for Ticker {
 
 /// The sha256 of a component, hex.
 pub fn content_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Loads `wasm` through the cache in `cache_dir`; returns the component and
 /// whether it had to be compiled. Blocking: call off the async workers.
-pub fn load_component(engine: &Engine, cache_dir: &Path, wasm: &[u8]) -> Result<(Component, bool), String> {
+pub fn load_component(
+    engine: &Engine,
+    cache_dir: &Path,
+    wasm: &[u8],
+) -> Result<(Component, bool), String> {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let name = format!("{}-{:016x}.cwasm", content_hash(wasm), h.finish());
@@ -98,10 +106,15 @@ pub fn load_component(engine: &Engine, cache_dir: &Path, wasm: &[u8]) -> Result<
         #[allow(unsafe_code)]
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok((c, false)),
-            Err(e) => tracing::warn!("ignoring unreadable compiled plugin {}: {e}", path.display()),
+            Err(e) => tracing::warn!(
+                "ignoring unreadable compiled plugin {}: {e}",
+                path.display()
+            ),
         }
     }
-    let compiled = engine.precompile_component(wasm).map_err(|e| format!("{e:#}"))?;
+    let compiled = engine
+        .precompile_component(wasm)
+        .map_err(|e| format!("{e:#}"))?;
     std::fs::create_dir_all(cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
     let tmp = cache_dir.join(format!("{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, &compiled)
@@ -109,6 +122,7 @@ pub fn load_component(engine: &Engine, cache_dir: &Path, wasm: &[u8]) -> Result<
         .map_err(|e| format!("{}: {e}", path.display()))?;
     // SAFETY: as above; this file was written from `precompile_component` just now.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize_file(engine, &path) }.map_err(|e| format!("{e:#}"))?;
+    let component =
+        unsafe { Component::deserialize_file(engine, &path) }.map_err(|e| format!("{e:#}"))?;
     Ok((component, true))
 }

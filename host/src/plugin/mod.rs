@@ -62,7 +62,9 @@ pub struct PluginRuntime {
 
 impl std::fmt::Debug for PluginRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRuntime").field("cache_dir", &self.cache_dir).finish()
+        f.debug_struct("PluginRuntime")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
     }
 }
 
@@ -150,7 +152,9 @@ pub struct PluginSet {
 
 impl std::fmt::Debug for PluginSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginSet").field("plugins", &self.plugins.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("PluginSet")
+            .field("plugins", &self.plugins.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -178,21 +182,24 @@ impl PluginSet {
 
     /// A plugin's failure policy (tempfail when unknown).
     pub fn on_error(&self, plugin: &str) -> OnError {
-        self.plugins.get(plugin).map_or(OnError::Tempfail, |p| p.spec.on_error)
+        self.plugins
+            .get(plugin)
+            .map_or(OnError::Tempfail, |p| p.spec.on_error)
     }
 }
 
 impl PluginRuntime {
     /// The runtime for a configuration: engine, ticker, kv store in the data
     /// directory, resolver.
-    pub fn new(data_directory: &Path, dns_servers: &[SocketAddr]) -> Result<Arc<PluginRuntime>, String> {
-        let engine = engine::shared()?.clone();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("{e:#}"))?;
-        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(|e| format!("{e:#}"))?;
-        std::fs::create_dir_all(data_directory).map_err(|e| format!("{}: {e}", data_directory.display()))?;
-        let kv = KvStore::open(&data_directory.join("plugin-kv.redb")).map_err(|e| e.to_string())?;
+    pub fn new(
+        data_directory: &Path,
+        dns_servers: &[SocketAddr],
+    ) -> Result<Arc<PluginRuntime>, String> {
+        let mut rt = Self::without_state(&data_directory.join("plugin-cache"))?;
+        std::fs::create_dir_all(data_directory)
+            .map_err(|e| format!("{}: {e}", data_directory.display()))?;
+        let kv =
+            KvStore::open(&data_directory.join("plugin-kv.redb")).map_err(|e| e.to_string())?;
         // A resolver that cannot be built (no resolv.conf) only disables `dns`.
         let dns = match Dns::new(dns_servers) {
             Ok(d) => Some(d),
@@ -201,13 +208,30 @@ impl PluginRuntime {
                 None
             }
         };
-        Ok(Arc::new(PluginRuntime {
+        rt.kv = Some(kv);
+        rt.dns = dns;
+        Ok(Arc::new(rt))
+    }
+
+    /// A runtime that can load and check plugins but offers no kv store and
+    /// no resolver (`postern check`, which must not lock a running server's
+    /// kv store). Compiled artifacts go to `cache_dir`.
+    pub fn without_state(cache_dir: &Path) -> Result<PluginRuntime, String> {
+        let engine = engine::shared()?.clone();
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("{e:#}"))?;
+        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| format!("{e:#}"))?;
+        Ok(PluginRuntime {
             engine,
             linker,
-            cache_dir: data_directory.join("plugin-cache"),
-            kv: Some(kv),
-            dns,
-        }))
+            cache_dir: cache_dir.to_owned(),
+            kv: None,
+            dns: None,
+        })
     }
 
     /// A set with no plugins.
@@ -222,7 +246,11 @@ impl PluginRuntime {
 
     /// Loads every plugin of `cfg`. Counters carry over from `previous` by
     /// name. All or nothing: any error leaves the caller with its old set.
-    pub async fn load(self: &Arc<Self>, cfg: &Config, previous: Option<&PluginSet>) -> Result<PluginSet, Vec<LoadError>> {
+    pub async fn load(
+        self: &Arc<Self>,
+        cfg: &Config,
+        previous: Option<&PluginSet>,
+    ) -> Result<PluginSet, Vec<LoadError>> {
         let mut set = self.empty_set();
         let mut errors = Vec::new();
         for (name, spec) in &cfg.plugins {
@@ -231,13 +259,17 @@ impl PluginRuntime {
                 .map_or_else(Default::default, |p| p.stats.clone());
             let rt = self.clone();
             let (name2, spec2, dir) = (name.clone(), spec.clone(), cfg.plugin_directory.clone());
-            let compiled = tokio::task::spawn_blocking(move || rt.prepare(&name2, &spec2, &dir, stats))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+            let compiled =
+                tokio::task::spawn_blocking(move || rt.prepare(&name2, &spec2, &dir, stats))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
             let plugin = match compiled {
                 Ok(p) => p,
                 Err(message) => {
-                    errors.push(LoadError { plugin: name.clone(), message });
+                    errors.push(LoadError {
+                        plugin: name.clone(),
+                        message,
+                    });
                     continue;
                 }
             };
@@ -259,25 +291,52 @@ impl PluginRuntime {
         // the old set serving.
         for (name, plugin) in &set.plugins {
             if let Err(e) = instantiate(&set, plugin).await {
-                errors.push(LoadError { plugin: name.clone(), message: e.to_string() });
+                errors.push(LoadError {
+                    plugin: name.clone(),
+                    message: e.to_string(),
+                });
             }
         }
-        if errors.is_empty() { Ok(set) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Compiles and checks one plugin (blocking).
-    fn prepare(&self, name: &str, spec: &PluginConfig, dir: &Path, stats: Arc<PluginStats>) -> Result<LoadedPlugin, String> {
-        let path = if spec.path.is_absolute() { spec.path.clone() } else { dir.join(&spec.path) };
-        let size = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    fn prepare(
+        &self,
+        name: &str,
+        spec: &PluginConfig,
+        dir: &Path,
+        stats: Arc<PluginStats>,
+    ) -> Result<LoadedPlugin, String> {
+        let path = if spec.path.is_absolute() {
+            spec.path.clone()
+        } else {
+            dir.join(&spec.path)
+        };
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len();
         if size > MAX_COMPONENT_BYTES {
-            return Err(format!("{}: {size} bytes is larger than {MAX_COMPONENT_BYTES}", path.display()));
+            return Err(format!(
+                "{}: {size} bytes is larger than {MAX_COMPONENT_BYTES}",
+                path.display()
+            ));
         }
         let wasm = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let hash = engine::content_hash(&wasm);
         let (component, compiled) = engine::load_component(&self.engine, &self.cache_dir, &wasm)
             .map_err(|e| format!("{}: not a usable component: {e}", path.display()))?;
         if compiled {
-            tracing::info!(plugin = name, "compiled {} ({} bytes)", path.display(), wasm.len());
+            tracing::info!(
+                plugin = name,
+                "compiled {} ({} bytes)",
+                path.display(),
+                wasm.len()
+            );
         }
         check_imports(&self.engine, &component, spec)?;
         let pre = self
@@ -305,12 +364,20 @@ fn stage_names(stages: &[Stage]) -> String {
     if stages.is_empty() {
         return "none".into();
     }
-    stages.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+    stages
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Refuses a component that imports a capability it was not granted, or an
 /// interface the host does not offer.
-fn check_imports(engine: &Engine, component: &Component, spec: &PluginConfig) -> Result<(), String> {
+fn check_imports(
+    engine: &Engine,
+    component: &Component,
+    spec: &PluginConfig,
+) -> Result<(), String> {
     for (name, _) in component.component_type().imports(engine) {
         if name.starts_with("wasi:") {
             continue;
@@ -379,7 +446,11 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
         .load(&mut live.store, &live.instance)
         .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
     reset_budget(&mut live.store);
-    let configured = tokio::time::timeout(wall, lifecycle.call_configure(&mut live.store, &p.spec.config_json)).await;
+    let configured = tokio::time::timeout(
+        wall,
+        lifecycle.call_configure(&mut live.store, &p.spec.config_json),
+    )
+    .await;
     log_output(&mut live.store);
     match configured {
         Ok(Ok(Ok(()))) => Ok(live),
@@ -398,13 +469,22 @@ fn log_output(store: &mut Store<HostState>) {
     if let Some(out) = store.data_mut().take_output() {
         let plugin = store.data().plugin.clone();
         for line in out.lines().filter(|l| !l.trim().is_empty()).take(50) {
-            tracing::warn!(plugin = &*plugin, "guest output: {}", caps::log::sanitize(line));
+            tracing::warn!(
+                plugin = &*plugin,
+                "guest output: {}",
+                caps::log::sanitize(line)
+            );
         }
     }
 }
 
 /// Names the cause of a failed call.
-fn classify(e: &wasmtime::Error, store: &Store<HostState>, p: &LoadedPlugin, other: fn(String) -> PluginError) -> PluginError {
+fn classify(
+    e: &wasmtime::Error,
+    store: &Store<HostState>,
+    p: &LoadedPlugin,
+    other: fn(String) -> PluginError,
+) -> PluginError {
     if store.data().limiter.hit {
         PluginError::Memory(p.spec.memory_limit)
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
@@ -424,14 +504,19 @@ pub struct Instances {
 
 impl std::fmt::Debug for Instances {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Instances").field("live", &self.live.len()).finish()
+        f.debug_struct("Instances")
+            .field("live", &self.live.len())
+            .finish()
     }
 }
 
 impl Instances {
     /// No instances yet, over `set`.
     pub fn new(set: Arc<PluginSet>) -> Self {
-        Instances { set, live: HashMap::new() }
+        Instances {
+            set,
+            live: HashMap::new(),
+        }
     }
 
     /// The set these instances come from.
@@ -440,7 +525,12 @@ impl Instances {
     }
 
     /// Calls `plugin`'s hook for `input` with the step's `args`.
-    pub async fn call(&mut self, plugin: &str, input: &HookInput<'_>, args: &[String]) -> Result<Outcome, PluginError> {
+    pub async fn call(
+        &mut self,
+        plugin: &str,
+        input: &HookInput<'_>,
+        args: &[String],
+    ) -> Result<Outcome, PluginError> {
         let Some(p) = self.set.plugins.get(plugin).cloned() else {
             return Err(PluginError::NotLoaded);
         };
@@ -454,7 +544,12 @@ impl Instances {
         result
     }
 
-    async fn call_loaded(&mut self, p: &LoadedPlugin, input: &HookInput<'_>, args: &[String]) -> Result<Outcome, PluginError> {
+    async fn call_loaded(
+        &mut self,
+        p: &LoadedPlugin,
+        input: &HookInput<'_>,
+        args: &[String],
+    ) -> Result<Outcome, PluginError> {
         let stage = input.stage();
         if !p.implements(stage) {
             return Err(PluginError::NoStage(stage.name()));
@@ -489,38 +584,101 @@ async fn dispatch(
     let no_stage = || wasmtime::format_err!("stage not exported");
     match input {
         HookInput::Connect { client } => {
-            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
-            g.call_on_connect(&mut *store, &convert::client(client), args).await
-        }
-        HookInput::Helo { client, helo } => {
-            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
-            g.call_on_helo(&mut *store, &convert::client(client), helo, args).await
-        }
-        HookInput::Mail { client, sender } => {
-            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
-            g.call_on_mail(&mut *store, &convert::client(client), sender, args).await
-        }
-        HookInput::Rcpt { client, envelope, rcpt } => {
-            let g = p.session.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
-            g.call_on_rcpt(&mut *store, &convert::client(client), &convert::envelope(envelope), rcpt, args)
+            let g = p
+                .session
+                .as_ref()
+                .ok_or_else(no_stage)?
+                .load(&mut *store, instance)?;
+            g.call_on_connect(&mut *store, &convert::client(client), args)
                 .await
         }
-        HookInput::Data { client, envelope, message } => {
-            let g = p.message.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
-            let own = store.data_mut().table.push(MessageBody::new(message.clone()))?;
+        HookInput::Helo { client, helo } => {
+            let g = p
+                .session
+                .as_ref()
+                .ok_or_else(no_stage)?
+                .load(&mut *store, instance)?;
+            g.call_on_helo(&mut *store, &convert::client(client), helo, args)
+                .await
+        }
+        HookInput::Mail { client, sender } => {
+            let g = p
+                .session
+                .as_ref()
+                .ok_or_else(no_stage)?
+                .load(&mut *store, instance)?;
+            g.call_on_mail(&mut *store, &convert::client(client), sender, args)
+                .await
+        }
+        HookInput::Rcpt {
+            client,
+            envelope,
+            rcpt,
+        } => {
+            let g = p
+                .session
+                .as_ref()
+                .ok_or_else(no_stage)?
+                .load(&mut *store, instance)?;
+            g.call_on_rcpt(
+                &mut *store,
+                &convert::client(client),
+                &convert::envelope(envelope),
+                rcpt,
+                args,
+            )
+            .await
+        }
+        HookInput::Data {
+            client,
+            envelope,
+            message,
+        } => {
+            let g = p
+                .message
+                .as_ref()
+                .ok_or_else(no_stage)?
+                .load(&mut *store, instance)?;
+            let own = store
+                .data_mut()
+                .table
+                .push(MessageBody::new(message.clone()))?;
             let borrow = Resource::<MessageBody>::new_borrow(own.rep());
             let r = g
-                .call_on_data(&mut *store, &convert::client(client), &convert::envelope(envelope), borrow, args)
+                .call_on_data(
+                    &mut *store,
+                    &convert::client(client),
+                    &convert::envelope(envelope),
+                    borrow,
+                    args,
+                )
                 .await;
             store.data_mut().table.delete(own)?;
             r
         }
-        HookInput::Deliver { delivery, envelope, message } => {
-            let g = p.delivery.as_ref().ok_or_else(no_stage)?.load(&mut *store, instance)?;
-            let own = store.data_mut().table.push(MessageBody::new(message.clone()))?;
+        HookInput::Deliver {
+            delivery,
+            envelope,
+            message,
+        } => {
+            let g = p
+                .delivery
+                .as_ref()
+                .ok_or_else(no_stage)?
+                .load(&mut *store, instance)?;
+            let own = store
+                .data_mut()
+                .table
+                .push(MessageBody::new(message.clone()))?;
             let borrow = Resource::<MessageBody>::new_borrow(own.rep());
             let r = g
-                .call_on_deliver(&mut *store, &convert::delivery(delivery), &convert::envelope(envelope), borrow, args)
+                .call_on_deliver(
+                    &mut *store,
+                    &convert::delivery(delivery),
+                    &convert::envelope(envelope),
+                    borrow,
+                    args,
+                )
                 .await;
             store.data_mut().table.delete(own)?;
             r

@@ -26,13 +26,23 @@ pub struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = desired <= self.memory_bytes;
         self.hit |= !ok;
         Ok(ok)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -85,7 +95,10 @@ impl HostState {
             dns,
             table: ResourceTable::new(),
             wasi,
-            limiter: Limiter { memory_bytes, hit: false },
+            limiter: Limiter {
+                memory_bytes,
+                hit: false,
+            },
             ticks: 0,
             max_ticks,
             output,
@@ -100,7 +113,11 @@ impl HostState {
         if self.granted.contains(&cap) {
             Ok(())
         } else {
-            wasmtime::bail!("capability `{}` not granted to plugin `{}`", cap.name(), self.plugin)
+            wasmtime::bail!(
+                "capability `{}` not granted to plugin `{}`",
+                cap.name(),
+                self.plugin
+            )
         }
     }
 

@@ -76,15 +76,19 @@ pub fn valid_name(name: &str) -> bool {
 
 fn field_bytes(name: &str, value: &str) -> Vec<u8> {
     // A value never carries its own line ends: that would inject fields.
-    let value: String = value.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+    let value: String = value
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
     format!("{name}: {}\r\n", value.trim()).into_bytes()
 }
 
 fn field_name_is(field: &[u8], name: &str) -> bool {
-    field
-        .iter()
-        .position(|&b| b == b':')
-        .is_some_and(|c| field[..c].trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+    field.iter().position(|&b| b == b':').is_some_and(|c| {
+        field[..c]
+            .trim_ascii()
+            .eq_ignore_ascii_case(name.as_bytes())
+    })
 }
 
 /// Applies `edits` in order to the header section of `content`. Edits with an
@@ -96,9 +100,15 @@ pub fn apply(content: &mut Vec<u8>, edits: &[HeaderEdit]) -> Vec<String> {
     }
     let body = body_offset(content);
     let section = content[..body].to_vec();
-    let mut out_fields: Vec<Vec<u8>> = fields(&section).into_iter().map(|r| section[r].to_vec()).collect();
+    let mut out_fields: Vec<Vec<u8>> = fields(&section)
+        .into_iter()
+        .map(|r| section[r].to_vec())
+        .collect();
     for edit in edits {
-        let (HeaderEdit::Add(n, _) | HeaderEdit::Prepend(n, _) | HeaderEdit::Replace(n, _) | HeaderEdit::Remove(n)) = edit;
+        let (HeaderEdit::Add(n, _)
+        | HeaderEdit::Prepend(n, _)
+        | HeaderEdit::Replace(n, _)
+        | HeaderEdit::Remove(n)) = edit;
         if !valid_name(n) {
             skipped.push(n.clone());
             continue;

@@ -19,7 +19,8 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Reloads the policy from `config` (the embedded default when `None`).
 /// Returns a summary line, or the reasons nothing changed.
 pub async fn reload(policy: &Policy, config: Option<&Path>) -> Result<String, Vec<String>> {
-    let cfg = Config::load(config).map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let cfg = Config::load(config)
+        .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let old = policy.snapshot();
     match policy.runtime().load(&cfg, Some(&old.plugins)).await {
         Ok(set) => {
@@ -44,9 +45,14 @@ pub async fn reload(policy: &Policy, config: Option<&Path>) -> Result<String, Ve
 
 /// Watches the plugin directory and the configuration file; reloads after
 /// changes settle. The watcher stops when the returned value is dropped.
-pub fn watch(plugin_dir: &Path, config: Option<&Path>, control: Arc<Control>) -> notify::Result<notify::RecommendedWatcher> {
+pub fn watch(
+    plugin_dir: &Path,
+    config: Option<&Path>,
+    control: Arc<Control>,
+) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let config_file: Option<PathBuf> = config.map(|c| std::fs::canonicalize(c).unwrap_or_else(|_| c.to_owned()));
+    let config_file: Option<PathBuf> =
+        config.map(|c| std::fs::canonicalize(c).unwrap_or_else(|_| c.to_owned()));
     // Watch and compare canonical paths: events name files under the watched path.
     let plugin_dir_c = std::fs::canonicalize(plugin_dir).unwrap_or_else(|_| plugin_dir.to_owned());
     let plugin_dir_watch = plugin_dir_c.clone();

@@ -308,7 +308,7 @@ fn process(
             DeliveryOutcome::Delivered(where_) => {
                 records.push_str(&format!("D {idx}\n"));
                 msg.rcpts[idx] = RcptState::Delivered;
-                ("sent", format!("2.0.0 delivered to maildir {where_}"))
+                ("sent", format!("2.0.0 {where_}"))
             }
             DeliveryOutcome::TempFail(why) => {
                 records.push_str(&format!("W {idx} {}\n", one_line(why)));

@@ -79,7 +79,11 @@ impl Spool {
     ) -> Result<QueueId, SpoolError> {
         let dirs = self.dirs.clone();
         let id2 = id.clone();
-        let target = if hold { QueueName::Hold } else { QueueName::Active };
+        let target = if hold {
+            QueueName::Hold
+        } else {
+            QueueName::Active
+        };
         let written = tokio::task::spawn_blocking(move || -> io::Result<()> {
             let incoming = dirs.path(QueueName::Incoming, &id2);
             let result = file::write_new(&incoming, &id2, &envelope, &prefix, &body)

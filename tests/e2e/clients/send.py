@@ -19,6 +19,8 @@ p.add_argument("--count", type=int, default=1)
 p.add_argument("--token", default="msg", help="prefix of each message's token")
 p.add_argument("--size", type=int, default=200, help="approximate body size")
 p.add_argument("--reuse", action="store_true", help="one session for all messages")
+p.add_argument("--source", default=None, help="local address to send from, e.g. 127.0.0.2")
+p.add_argument("--subject", default=None, help="Subject (default: the token)")
 args = p.parse_args()
 host, port = args.server.rsplit(":", 1)
 
@@ -26,7 +28,7 @@ host, port = args.server.rsplit(":", 1)
 def message(token):
     filler = ("x" * 70 + "\r\n") * max(1, args.size // 72)
     return (
-        f"From: <{args.sender}>\r\nTo: <{args.to[0]}>\r\nSubject: {token}\r\n"
+        f"From: <{args.sender}>\r\nTo: <{args.to[0]}>\r\nSubject: {args.subject or token}\r\n"
         f"Message-ID: <{token}@test>\r\n\r\nbody of {token}\r\n{filler}"
     ).encode()
 
@@ -36,13 +38,14 @@ for i in range(args.count):
     token = f"{args.token}-{i}"
     try:
         if client is None:
-            client = smtplib.SMTP(host, int(port), timeout=20)
+            source = (args.source, 0) if args.source else None
+            client = smtplib.SMTP(host, int(port), timeout=20, source_address=source)
             client.ehlo("client.test")
         client.mail(args.sender)
         for rcpt in args.to:
             code, msg = client.rcpt(rcpt)
             if code != 250:
-                raise smtplib.SMTPRecipientsRefused({rcpt: (code, msg)})
+                raise smtplib.SMTPRecipientsRefused({rcpt: (code, msg.decode())})
         code, msg = client.data(message(token))
         if code == 250:
             print(f"OK {token} {msg.decode().rsplit(' ', 1)[-1]}", flush=True)

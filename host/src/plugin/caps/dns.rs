@@ -7,7 +7,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{
+    NameServerConfig, NameServerConfigGroup, ResolverConfig, ResolverOpts,
+};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 use hickory_resolver::{ResolveError, TokioResolver};
@@ -49,7 +51,11 @@ fn classify(e: &ResolveError) -> LookupError {
 }
 
 fn fqdn(name: &str) -> String {
-    if name.ends_with('.') { name.to_owned() } else { format!("{name}.") }
+    if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    }
 }
 
 impl Dns {
@@ -59,15 +65,22 @@ impl Dns {
         opts.timeout = DNS_TIMEOUT;
         opts.attempts = 1;
         let resolver = if servers.is_empty() {
-            let mut b = TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system resolver configuration: {e}"))?;
+            let mut b = TokioResolver::builder_tokio()
+                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?;
             *b.options_mut() = opts;
             b.build()
         } else {
             let group: Vec<NameServerConfig> = servers
                 .iter()
-                .flat_map(|a| [NameServerConfig::new(*a, Protocol::Udp), NameServerConfig::new(*a, Protocol::Tcp)])
+                .flat_map(|a| {
+                    [
+                        NameServerConfig::new(*a, Protocol::Udp),
+                        NameServerConfig::new(*a, Protocol::Tcp),
+                    ]
+                })
                 .collect();
-            let config = ResolverConfig::from_parts(None, vec![], NameServerConfigGroup::from(group));
+            let config =
+                ResolverConfig::from_parts(None, vec![], NameServerConfigGroup::from(group));
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
                 .with_options(opts)
                 .build()
@@ -77,34 +90,63 @@ impl Dns {
 
     /// A records.
     pub async fn a(&self, name: &str) -> Result<Vec<String>, LookupError> {
-        let l = self.resolver.ipv4_lookup(fqdn(name)).await.map_err(|e| classify(&e))?;
+        let l = self
+            .resolver
+            .ipv4_lookup(fqdn(name))
+            .await
+            .map_err(|e| classify(&e))?;
         Ok(l.iter().map(|a| a.0.to_string()).collect())
     }
 
     /// AAAA records.
     pub async fn aaaa(&self, name: &str) -> Result<Vec<String>, LookupError> {
-        let l = self.resolver.ipv6_lookup(fqdn(name)).await.map_err(|e| classify(&e))?;
+        let l = self
+            .resolver
+            .ipv6_lookup(fqdn(name))
+            .await
+            .map_err(|e| classify(&e))?;
         Ok(l.iter().map(|a| a.0.to_string()).collect())
     }
 
     /// TXT records, each record's strings joined.
     pub async fn txt(&self, name: &str) -> Result<Vec<String>, LookupError> {
-        let l = self.resolver.txt_lookup(fqdn(name)).await.map_err(|e| classify(&e))?;
+        let l = self
+            .resolver
+            .txt_lookup(fqdn(name))
+            .await
+            .map_err(|e| classify(&e))?;
         Ok(l.iter()
-            .map(|t| t.txt_data().iter().map(|d| String::from_utf8_lossy(d).into_owned()).collect::<String>())
+            .map(|t| {
+                t.txt_data()
+                    .iter()
+                    .map(|d| String::from_utf8_lossy(d).into_owned())
+                    .collect::<String>()
+            })
             .collect())
     }
 
     /// MX records.
     pub async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, LookupError> {
-        let l = self.resolver.mx_lookup(fqdn(name)).await.map_err(|e| classify(&e))?;
-        Ok(l.iter().map(|m| (m.preference(), m.exchange().to_utf8())).collect())
+        let l = self
+            .resolver
+            .mx_lookup(fqdn(name))
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(l.iter()
+            .map(|m| (m.preference(), m.exchange().to_utf8()))
+            .collect())
     }
 
     /// PTR records of an address.
     pub async fn ptr(&self, ip: &str) -> Result<Vec<String>, LookupError> {
-        let ip: IpAddr = ip.parse().map_err(|_| LookupError::Temporary(format!("`{ip}` is not an IP address")))?;
-        let l = self.resolver.reverse_lookup(ip).await.map_err(|e| classify(&e))?;
+        let ip: IpAddr = ip
+            .parse()
+            .map_err(|_| LookupError::Temporary(format!("`{ip}` is not an IP address")))?;
+        let l = self
+            .resolver
+            .reverse_lookup(ip)
+            .await
+            .map_err(|e| classify(&e))?;
         Ok(l.iter().map(|p| p.0.to_utf8()).collect())
     }
 }
@@ -119,7 +161,9 @@ fn wit(e: LookupError) -> DnsError {
 impl HostState {
     fn dns(&self) -> wasmtime::Result<Dns> {
         self.require(Capability::Dns)?;
-        self.dns.clone().ok_or_else(|| wasmtime::format_err!("dns resolver unavailable"))
+        self.dns
+            .clone()
+            .ok_or_else(|| wasmtime::format_err!("dns resolver unavailable"))
     }
 }
 
@@ -128,15 +172,24 @@ impl Host for HostState {
         Ok(self.dns()?.a(&name).await.map_err(wit))
     }
 
-    async fn lookup_aaaa(&mut self, name: String) -> wasmtime::Result<Result<Vec<String>, DnsError>> {
+    async fn lookup_aaaa(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Vec<String>, DnsError>> {
         Ok(self.dns()?.aaaa(&name).await.map_err(wit))
     }
 
-    async fn lookup_txt(&mut self, name: String) -> wasmtime::Result<Result<Vec<String>, DnsError>> {
+    async fn lookup_txt(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Vec<String>, DnsError>> {
         Ok(self.dns()?.txt(&name).await.map_err(wit))
     }
 
-    async fn lookup_mx(&mut self, name: String) -> wasmtime::Result<Result<Vec<(u16, String)>, DnsError>> {
+    async fn lookup_mx(
+        &mut self,
+        name: String,
+    ) -> wasmtime::Result<Result<Vec<(u16, String)>, DnsError>> {
         Ok(self.dns()?.mx(&name).await.map_err(wit))
     }
 

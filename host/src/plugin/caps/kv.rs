@@ -60,7 +60,10 @@ impl KvStore {
     pub fn get(&self, namespace: &str, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, KvError> {
         let tx = self.db.begin_read().map_err(err)?;
         let table = tx.open_table(TABLE).map_err(err)?;
-        let Some(v) = table.get(full_key(namespace, key).as_slice()).map_err(err)? else {
+        let Some(v) = table
+            .get(full_key(namespace, key).as_slice())
+            .map_err(err)?
+        else {
             return Ok(None);
         };
         let raw = v.value();
@@ -75,7 +78,14 @@ impl KvStore {
     }
 
     /// Stores `value`, expiring `ttl_secs` after `now_ms` if given.
-    pub fn set(&self, namespace: &str, key: &str, value: &[u8], ttl_secs: Option<u64>, now_ms: u64) -> Result<(), KvError> {
+    pub fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        ttl_secs: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), KvError> {
         let expiry = ttl_secs.map_or(0, |t| now_ms.saturating_add(t.saturating_mul(1000)));
         let mut stored = Vec::with_capacity(8 + value.len());
         stored.extend_from_slice(&expiry.to_be_bytes());
@@ -95,7 +105,9 @@ impl KvStore {
         let tx = self.db.begin_write().map_err(err)?;
         {
             let mut table = tx.open_table(TABLE).map_err(err)?;
-            table.remove(full_key(namespace, key).as_slice()).map_err(err)?;
+            table
+                .remove(full_key(namespace, key).as_slice())
+                .map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -104,7 +116,9 @@ impl KvStore {
 impl HostState {
     fn kv(&self) -> wasmtime::Result<KvStore> {
         self.require(Capability::Kv)?;
-        self.kv.clone().ok_or_else(|| wasmtime::format_err!("kv store unavailable"))
+        self.kv
+            .clone()
+            .ok_or_else(|| wasmtime::format_err!("kv store unavailable"))
     }
 }
 
@@ -117,14 +131,24 @@ impl Host for HostState {
         Ok(kv.get(&self.plugin, &key, now_ms())?)
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>, ttl_secs: Option<u64>) -> wasmtime::Result<()> {
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_secs: Option<u64>,
+    ) -> wasmtime::Result<()> {
         let kv = self.kv()?;
         if key.len() > MAX_KEY_BYTES || value.len() > MAX_VALUE_BYTES {
-            wasmtime::bail!("kv: key or value too large ({} / {} bytes)", key.len(), value.len());
+            wasmtime::bail!(
+                "kv: key or value too large ({} / {} bytes)",
+                key.len(),
+                value.len()
+            );
         }
         let ns = self.plugin.clone();
         // The commit fsyncs: keep it off the async workers.
-        tokio::task::spawn_blocking(move || kv.set(&ns, &key, &value, ttl_secs, now_ms())).await??;
+        tokio::task::spawn_blocking(move || kv.set(&ns, &key, &value, ttl_secs, now_ms()))
+            .await??;
         Ok(())
     }
 
@@ -151,7 +175,11 @@ mod tests {
             assert_eq!(kv.get("a", "k", 1000).expect("get"), Some(b"1".to_vec()));
             assert_eq!(kv.get("b", "k", 10_999).expect("get"), Some(b"2".to_vec()));
             assert_eq!(kv.get("b", "k", 11_000).expect("get"), None, "expired");
-            assert_eq!(kv.get("c", "k", 1000).expect("get"), None, "other namespace");
+            assert_eq!(
+                kv.get("c", "k", 1000).expect("get"),
+                None,
+                "other namespace"
+            );
             kv.delete("a", "k").expect("delete");
             assert_eq!(kv.get("a", "k", 1000).expect("get"), None);
             kv.set("a", "keep", b"x", None, 0).expect("set");

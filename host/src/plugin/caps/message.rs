@@ -43,7 +43,9 @@ impl MessageBody {
 
     fn read_body(&self, offset: u64, len: u32) -> Vec<u8> {
         let body = &self.content[self.body_start..];
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(body.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(body.len());
         let len = usize::try_from(len.min(MAX_READ_BYTES)).unwrap_or(0);
         body[start..body.len().min(start.saturating_add(len))].to_vec()
     }
@@ -81,7 +83,10 @@ fn mime_parts(raw: &[u8]) -> Vec<MimePart> {
             .map(|h| {
                 let start = usize::try_from(h.offset_start).unwrap_or(0);
                 let end = usize::try_from(h.offset_end).unwrap_or(0);
-                let value = raw.get(start..end).map(|v| String::from_utf8_lossy(v)).unwrap_or_default();
+                let value = raw
+                    .get(start..end)
+                    .map(|v| String::from_utf8_lossy(v))
+                    .unwrap_or_default();
                 Header {
                     name: h.name.as_str().to_owned(),
                     value: crate::policy::headers::unfold(value.trim()),
@@ -123,7 +128,12 @@ impl HostMessage for HostState {
         Ok(self.table.get(&this)?.content.len() as u64)
     }
 
-    async fn read_body(&mut self, this: Resource<MessageBody>, offset: u64, len: u32) -> wasmtime::Result<Vec<u8>> {
+    async fn read_body(
+        &mut self,
+        this: Resource<MessageBody>,
+        offset: u64,
+        len: u32,
+    ) -> wasmtime::Result<Vec<u8>> {
         Ok(self.table.get(&this)?.read_body(offset, len))
     }
 
@@ -146,7 +156,10 @@ mod tests {
         let raw = b"Subject: hi\r\n there\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"virus.exe\"\r\n\r\nMZ\r\n--b--\r\n";
         let m = MessageBody::new(Arc::new(raw.to_vec()));
         let h = m.headers();
-        assert_eq!((h[0].name.as_str(), h[0].value.as_str()), ("Subject", "hi there"));
+        assert_eq!(
+            (h[0].name.as_str(), h[0].value.as_str()),
+            ("Subject", "hi there")
+        );
         assert!(m.read_body(0, 4).starts_with(b"--b"));
         assert!(m.read_body(10_000, 10).is_empty());
         let parts = m.mime_parts();

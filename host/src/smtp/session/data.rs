@@ -181,14 +181,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let id = QueueId::generate();
         if txn.discard {
-            tracing::info!("{id}: discard: message from <{}> discarded by policy", txn.mail.address);
+            tracing::info!(
+                "{id}: discard: message from <{}> discarded by policy",
+                txn.mail.address
+            );
             self.reply(Reply::queued(id.as_str()));
             return;
         }
         let arrival = SystemTime::now();
         let greeting = self.greeting.clone();
         let helo = greeting.as_ref().map_or("", |g| g.name.as_str());
-        let protocol = match (greeting.as_ref().is_some_and(|g| g.esmtp), txn.mail.params.smtputf8) {
+        let protocol = match (
+            greeting.as_ref().is_some_and(|g| g.esmtp),
+            txn.mail.params.smtputf8,
+        ) {
             (true, true) => "UTF8SMTP",
             (true, false) => "ESMTP",
             (false, _) => "SMTP",
@@ -210,7 +216,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             params: txn.mail.params.clone(),
             client_ip: Some(self.peer.ip()),
             helo: helo.to_owned(),
-            arrival: arrival.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            arrival: arrival
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             recipients: txn
                 .rcpts
                 .iter()
@@ -225,7 +233,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let nrcpt = envelope.recipients.len();
         let sender = envelope.sender.clone();
         let held = txn.hold.is_some();
-        match self.ctx.spool.enqueue(id, envelope, received.into_bytes(), txn.body, held).await {
+        match self
+            .ctx
+            .spool
+            .enqueue(id, envelope, received.into_bytes(), txn.body, held)
+            .await
+        {
             Ok(id) => {
                 let queue = if held { "hold" } else { "active" };
                 tracing::info!(

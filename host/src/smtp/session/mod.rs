@@ -394,11 +394,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn dispatch(&mut self, cmd: Command) {
         if let Some(r) = self.session_reject.clone()
-            && !matches!(cmd, Command::Quit | Command::Rset | Command::Noop | Command::Help)
+            && !matches!(
+                cmd,
+                Command::Quit | Command::Rset | Command::Noop | Command::Help
+            )
         {
             // smtpd_delay_reject = no: a refused client gets the refusal until it leaves.
             if let Command::Bdat { size, last } = cmd {
-                self.state = State::Bdat { remaining: size, last, discard: true };
+                self.state = State::Bdat {
+                    remaining: size,
+                    last,
+                    discard: true,
+                };
             }
             self.reply(r);
             return;

@@ -48,10 +48,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn envelope_info(&self) -> EnvelopeInfo {
-        self.txn.as_ref().map_or_else(EnvelopeInfo::default, |t| EnvelopeInfo {
-            sender: t.mail.address.clone(),
-            recipients: t.rcpts.iter().map(|r| r.address.clone()).collect(),
-        })
+        self.txn
+            .as_ref()
+            .map_or_else(EnvelopeInfo::default, |t| EnvelopeInfo {
+                sender: t.mail.address.clone(),
+                recipients: t.rcpts.iter().map(|r| r.address.clone()).collect(),
+            })
     }
 
     /// The transaction's plugin instances, when `stage` has a chain at all
@@ -74,8 +76,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let sender = envelope.sender.clone();
         let input = match stage {
             Stage::Connect => HookInput::Connect { client: &client },
-            Stage::Helo => HookInput::Helo { client: &client, helo: &helo },
-            Stage::Mail => HookInput::Mail { client: &client, sender: &sender },
+            Stage::Helo => HookInput::Helo {
+                client: &client,
+                helo: &helo,
+            },
+            Stage::Mail => HookInput::Mail {
+                client: &client,
+                sender: &sender,
+            },
             Stage::Rcpt => HookInput::Rcpt {
                 client: &client,
                 envelope: &envelope,
@@ -252,16 +260,31 @@ impl Marks<'_> {
             (Marks::Txn(t), Edit::ChangeSender(s)) => t.mail.address = s,
             (Marks::Txn(t), Edit::AddRecipient(r)) => {
                 if !t.rcpts.iter().any(|x| x.address.eq_ignore_ascii_case(&r)) {
-                    t.rcpts.push(RcptTo { address: r, notify: None, orcpt: None });
+                    t.rcpts.push(RcptTo {
+                        address: r,
+                        notify: None,
+                        orcpt: None,
+                    });
                 }
             }
-            (Marks::Txn(t), Edit::RemoveRecipient(r)) => t.rcpts.retain(|x| !x.address.eq_ignore_ascii_case(&r)),
+            (Marks::Txn(t), Edit::RemoveRecipient(r)) => {
+                t.rcpts.retain(|x| !x.address.eq_ignore_ascii_case(&r))
+            }
             (Marks::Txn(t), e @ Edit::Header(_)) => t.edits.push(e),
-            (Marks::Session(s), e @ (Edit::Header(_) | Edit::ChangeSender(_) | Edit::AddRecipient(_) | Edit::RemoveRecipient(_))) => {
+            (
+                Marks::Session(s),
+                e @ (Edit::Header(_)
+                | Edit::ChangeSender(_)
+                | Edit::AddRecipient(_)
+                | Edit::RemoveRecipient(_)),
+            ) => {
                 s.edits.push(e);
             }
             (_, e @ (Edit::SetFolder(_) | Edit::Redirect(_))) => {
-                tracing::debug!(stage = stage.name(), "edit {e:?} only applies at the deliver stage; ignored");
+                tracing::debug!(
+                    stage = stage.name(),
+                    "edit {e:?} only applies at the deliver stage; ignored"
+                );
             }
         }
     }

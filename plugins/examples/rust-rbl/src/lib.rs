@@ -70,7 +70,9 @@ fn check(ip: &str, zone: &str) -> Option<Outcome> {
         Ok(answers) => answers,
         Err(DnsError::NotFound) => return None,
         Err(DnsError::Temporary(why)) => {
-            log::warn(format!("{zone}: lookup of {query} failed ({why}); client [{ip}] not checked"));
+            log::warn(format!(
+                "{zone}: lookup of {query} failed ({why}); client [{ip}] not checked"
+            ));
             return None;
         }
     };
@@ -94,13 +96,18 @@ fn check(ip: &str, zone: &str) -> Option<Outcome> {
 
 /// The first non-empty TXT record.
 fn first_text(records: Vec<String>) -> Option<String> {
-    records.into_iter().map(|r| r.trim().to_owned()).find(|r| !r.is_empty())
+    records
+        .into_iter()
+        .map(|r| r.trim().to_owned())
+        .find(|r| !r.is_empty())
 }
 
 /// Whether an A answer lists the address: an IPv4 address outside
 /// 127.255.255.0/24.
 fn is_listing(answer: &str) -> bool {
-    answer.parse::<Ipv4Addr>().is_ok_and(|ip| !is_refusal_ip(ip))
+    answer
+        .parse::<Ipv4Addr>()
+        .is_ok_and(|ip| !is_refusal_ip(ip))
 }
 
 /// Whether an A answer is a DNSBL's refusal to answer (127.255.255.0/24).
@@ -118,7 +125,9 @@ fn is_dns_name(name: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|label| {
             (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -145,7 +154,10 @@ mod tests {
     #[test]
     fn a_listed_client_is_rejected_with_the_txt_reason() {
         mock::dns_answer("7.2.0.192.zen.test", Ok(vec!["127.0.0.2", "127.0.0.4"]));
-        mock::dns_answer_txt("7.2.0.192.zen.test", Ok(vec!["https://zen.test/query/ip/192.0.2.7"]));
+        mock::dns_answer_txt(
+            "7.2.0.192.zen.test",
+            Ok(vec!["https://zen.test/query/ip/192.0.2.7"]),
+        );
         let out = connect(&mut rbl(&["zen.test"]), "192.0.2.7");
         assert_eq!(
             out,
@@ -154,7 +166,10 @@ mod tests {
                  https://zen.test/query/ip/192.0.2.7"
             )
         );
-        assert_eq!(mock::dns_queries(), ["A 7.2.0.192.zen.test", "TXT 7.2.0.192.zen.test"]);
+        assert_eq!(
+            mock::dns_queries(),
+            ["A 7.2.0.192.zen.test", "TXT 7.2.0.192.zen.test"]
+        );
     }
 
     #[test]
@@ -162,7 +177,10 @@ mod tests {
         mock::dns_answer("7.2.0.192.zen.test", Ok(vec!["127.0.0.2"]));
         mock::dns_answer_txt("7.2.0.192.zen.test", Ok(vec!["", "  "]));
         let out = connect(&mut rbl(&["zen.test"]), "192.0.2.7");
-        assert_eq!(out, reject("Service unavailable; Client host [192.0.2.7] blocked using zen.test"));
+        assert_eq!(
+            out,
+            reject("Service unavailable; Client host [192.0.2.7] blocked using zen.test")
+        );
     }
 
     #[test]
@@ -170,10 +188,17 @@ mod tests {
         mock::dns_answer("7.2.0.192.two.test", Ok(vec!["127.0.0.3"]));
         let mut rbl = rbl(&["one.test", "TWO.test.", "three.test"]);
         let out = connect(&mut rbl, "192.0.2.7");
-        assert_eq!(out, reject("Service unavailable; Client host [192.0.2.7] blocked using two.test"));
+        assert_eq!(
+            out,
+            reject("Service unavailable; Client host [192.0.2.7] blocked using two.test")
+        );
         assert_eq!(
             mock::dns_queries(),
-            ["A 7.2.0.192.one.test", "A 7.2.0.192.two.test", "TXT 7.2.0.192.two.test"]
+            [
+                "A 7.2.0.192.one.test",
+                "A 7.2.0.192.two.test",
+                "TXT 7.2.0.192.two.test"
+            ]
         );
     }
 
@@ -181,7 +206,10 @@ mod tests {
     fn an_unlisted_client_continues() {
         let out = connect(&mut rbl(&["one.test", "two.test"]), "192.0.2.8");
         assert!(out.is_continue());
-        assert_eq!(mock::dns_queries(), ["A 8.2.0.192.one.test", "A 8.2.0.192.two.test"]);
+        assert_eq!(
+            mock::dns_queries(),
+            ["A 8.2.0.192.one.test", "A 8.2.0.192.two.test"]
+        );
         assert!(mock::logs().is_empty());
     }
 
@@ -190,7 +218,10 @@ mod tests {
         let name = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.v6.test";
         mock::dns_answer(name, Ok(vec!["127.0.0.2"]));
         let out = connect(&mut rbl(&["v6.test"]), "2001:db8::1");
-        assert_eq!(out, reject("Service unavailable; Client host [2001:db8::1] blocked using v6.test"));
+        assert_eq!(
+            out,
+            reject("Service unavailable; Client host [2001:db8::1] blocked using v6.test")
+        );
     }
 
     #[test]
@@ -200,20 +231,33 @@ mod tests {
         let logs = mock::logs();
         assert_eq!(logs.len(), 1);
         assert_eq!(logs[0].0, Level::Warn);
-        assert!(logs[0].1.starts_with("zen.test: answer 127.255.255.254 to 7.2.0.192.zen.test"));
+        assert!(
+            logs[0]
+                .1
+                .starts_with("zen.test: answer 127.255.255.254 to 7.2.0.192.zen.test")
+        );
 
         // A real listing next to a refusal still counts.
-        mock::dns_answer("7.2.0.192.zen.test", Ok(vec!["127.255.255.252", "127.0.0.10"]));
+        mock::dns_answer(
+            "7.2.0.192.zen.test",
+            Ok(vec!["127.255.255.252", "127.0.0.10"]),
+        );
         assert!(!connect(&mut rbl(&["zen.test"]), "192.0.2.7").is_continue());
     }
 
     #[test]
     fn dns_failures_fail_open_with_a_log_line() {
-        mock::dns_answer("7.2.0.192.down.test", Err(DnsError::Temporary("SERVFAIL".into())));
+        mock::dns_answer(
+            "7.2.0.192.down.test",
+            Err(DnsError::Temporary("SERVFAIL".into())),
+        );
         mock::dns_answer("7.2.0.192.up.test", Ok(vec!["127.0.0.2"]));
         let mut rbl = rbl(&["down.test", "up.test"]);
         let out = connect(&mut rbl, "192.0.2.7");
-        assert_eq!(out, reject("Service unavailable; Client host [192.0.2.7] blocked using up.test"));
+        assert_eq!(
+            out,
+            reject("Service unavailable; Client host [192.0.2.7] blocked using up.test")
+        );
         assert_eq!(
             mock::logs(),
             [(
@@ -226,10 +270,17 @@ mod tests {
         // A failing TXT lookup only loses the reason.
         mock::reset();
         mock::dns_answer("7.2.0.192.up.test", Ok(vec!["127.0.0.2"]));
-        mock::dns_answer_txt("7.2.0.192.up.test", Err(DnsError::Temporary("timeout".into())));
+        mock::dns_answer_txt(
+            "7.2.0.192.up.test",
+            Err(DnsError::Temporary("timeout".into())),
+        );
         assert_eq!(
             connect(&mut rbl, "192.0.2.7").verdict,
-            Verdict::reject(554, "5.7.1", "Service unavailable; Client host [192.0.2.7] blocked using up.test")
+            Verdict::reject(
+                554,
+                "5.7.1",
+                "Service unavailable; Client host [192.0.2.7] blocked using up.test"
+            )
         );
     }
 
@@ -244,9 +295,18 @@ mod tests {
         for (json, err) in [
             ("{}", "missing setting `zones`"),
             (r#"{"zones": []}"#, "setting `zones` lists no DNSBL zone"),
-            (r#"{"zones": 3}"#, "setting `zones` must be a list of strings"),
-            (r#"{"zones": ["ok.test", "two words"]}"#, "setting `zones`: \"two words\" is not a DNS zone"),
-            (r#"{"zones": ["a..test"]}"#, "setting `zones`: \"a..test\" is not a DNS zone"),
+            (
+                r#"{"zones": 3}"#,
+                "setting `zones` must be a list of strings",
+            ),
+            (
+                r#"{"zones": ["ok.test", "two words"]}"#,
+                "setting `zones`: \"two words\" is not a DNS zone",
+            ),
+            (
+                r#"{"zones": ["a..test"]}"#,
+                "setting `zones`: \"a..test\" is not a DNS zone",
+            ),
         ] {
             assert_eq!(mock::configure::<Rbl>(json).unwrap_err(), err, "{json}");
         }

@@ -107,18 +107,29 @@ impl Filter for Hostile {
     fn configure(config: Config) -> Result<Self, String> {
         let mode = Mode::parse(config.str("mode")?)?;
         let hooks = config
-            .strings_or("hooks", &["connect", "helo", "mail", "rcpt", "data", "deliver"])?
+            .strings_or(
+                "hooks",
+                &["connect", "helo", "mail", "rcpt", "data", "deliver"],
+            )?
             .iter()
             .map(|name| Hook::parse(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let hostile = Hostile { mode, hooks, name: config.str_or("name", "example.com")?.to_owned() };
+        let hostile = Hostile {
+            mode,
+            hooks,
+            name: config.str_or("name", "example.com")?.to_owned(),
+        };
         match hostile.mode {
             Mode::ConfigError => Err("hostile: config-error mode".to_owned()),
             Mode::BadVerdict if hostile.acts_in(Hook::Configure) => {
                 Err("hostile: bad-verdict mode at configure".to_owned())
             }
-            _ if hostile.acts_in(Hook::Configure) => hostile.act().map(|_| hostile),
-            _ => Ok(hostile),
+            _ => {
+                if hostile.acts_in(Hook::Configure) {
+                    hostile.act();
+                }
+                Ok(hostile)
+            }
         }
     }
 
@@ -134,15 +145,33 @@ impl Filter for Hostile {
         self.act_in(Hook::Mail)
     }
 
-    fn on_rcpt(&mut self, _client: &Client, _env: &Envelope, _rcpt: &str, _args: &[String]) -> Outcome {
+    fn on_rcpt(
+        &mut self,
+        _client: &Client,
+        _env: &Envelope,
+        _rcpt: &str,
+        _args: &[String],
+    ) -> Outcome {
         self.act_in(Hook::Rcpt)
     }
 
-    fn on_data(&mut self, _client: &Client, _env: &Envelope, _msg: &Message<'_>, _args: &[String]) -> Outcome {
+    fn on_data(
+        &mut self,
+        _client: &Client,
+        _env: &Envelope,
+        _msg: &Message<'_>,
+        _args: &[String],
+    ) -> Outcome {
         self.act_in(Hook::Data)
     }
 
-    fn on_deliver(&mut self, _dlv: &Delivery, _env: &Envelope, _msg: &Message<'_>, _args: &[String]) -> Outcome {
+    fn on_deliver(
+        &mut self,
+        _dlv: &Delivery,
+        _env: &Envelope,
+        _msg: &Message<'_>,
+        _args: &[String],
+    ) -> Outcome {
         self.act_in(Hook::Deliver)
     }
 }
@@ -158,12 +187,12 @@ impl Hostile {
         if !self.acts_in(hook) {
             return Outcome::cont();
         }
-        self.act().unwrap_or_else(|_| Outcome::cont())
+        self.act()
     }
 
-    /// Does what the mode says. Only `Ok` modes return.
-    fn act(&self) -> Result<Outcome, String> {
-        Ok(match self.mode {
+    /// Does what the mode says; `loop`, `alloc` and `trap` never return.
+    fn act(&self) -> Outcome {
+        match self.mode {
             Mode::Ok | Mode::ConfigError => Outcome::cont(),
             Mode::Loop => spin(),
             Mode::Alloc => hoard(),
@@ -176,7 +205,7 @@ impl Hostile {
                 }
                 _ => Outcome::cont(),
             },
-        })
+        }
     }
 }
 
@@ -233,13 +262,25 @@ mod tests {
         assert_eq!(h.hooks.len(), 6);
         assert!(!h.acts_in(Hook::Configure));
         let h: Hostile = mock::configure(r#"{"mode": "loop", "hooks": ["rcpt"]}"#).unwrap();
-        assert_eq!((h.mode, h.hooks.as_slice()), (Mode::Loop, &[Hook::Rcpt][..]));
+        assert_eq!(
+            (h.mode, h.hooks.as_slice()),
+            (Mode::Loop, &[Hook::Rcpt][..])
+        );
         for (json, err) in [
             ("{}", "missing setting `mode`"),
-            (r#"{"mode": "nice"}"#, "setting `mode`: unknown mode \"nice\""),
-            (r#"{"mode": "ok", "hooks": ["connect", "quit"]}"#, "setting `hooks`: unknown hook \"quit\""),
+            (
+                r#"{"mode": "nice"}"#,
+                "setting `mode`: unknown mode \"nice\"",
+            ),
+            (
+                r#"{"mode": "ok", "hooks": ["connect", "quit"]}"#,
+                "setting `hooks`: unknown hook \"quit\"",
+            ),
             (r#"{"mode": "config-error"}"#, "hostile: config-error mode"),
-            (r#"{"mode": "bad-verdict", "hooks": ["configure"]}"#, "hostile: bad-verdict mode at configure"),
+            (
+                r#"{"mode": "bad-verdict", "hooks": ["configure"]}"#,
+                "hostile: bad-verdict mode at configure",
+            ),
         ] {
             assert_eq!(mock::configure::<Hostile>(json).unwrap_err(), err, "{json}");
         }
@@ -248,11 +289,15 @@ mod tests {
 
     #[test]
     fn bad_verdict_rejects_with_250_where_configured() {
-        let mut h: Hostile = mock::configure(r#"{"mode": "bad-verdict", "hooks": ["rcpt"]}"#).unwrap();
+        let mut h: Hostile =
+            mock::configure(r#"{"mode": "bad-verdict", "hooks": ["rcpt"]}"#).unwrap();
         let client = mock::client("192.0.2.7");
         assert!(h.on_connect(&client, &[]).is_continue());
         let out = h.on_rcpt(&client, &mock::envelope("", &[]), "a@example.org", &[]);
-        assert!(matches!(out.verdict, Verdict::Reject(Reply { code: 250, .. })));
+        assert!(matches!(
+            out.verdict,
+            Verdict::Reject(Reply { code: 250, .. })
+        ));
     }
 
     #[test]
@@ -261,7 +306,10 @@ mod tests {
         let mut h: Hostile = mock::configure(r#"{"mode": "dns", "name": "probe.test"}"#).unwrap();
         assert!(h.on_connect(&client, &[]).is_continue());
         mock::dns_answer("probe.test", Ok(vec!["192.0.2.1"]));
-        assert_eq!(h.on_connect(&client, &[]), Outcome::reject(554, "5.7.1", "hostile: probe.test has A 192.0.2.1"));
+        assert_eq!(
+            h.on_connect(&client, &[]),
+            Outcome::reject(554, "5.7.1", "hostile: probe.test has A 192.0.2.1")
+        );
         assert_eq!(mock::dns_queries(), ["A probe.test", "A probe.test"]);
     }
 
@@ -274,6 +322,9 @@ mod tests {
         assert!(h.on_helo(&client, "x", &[]).is_continue());
         assert!(h.on_mail(&client, "", &[]).is_continue());
         assert!(h.on_data(&client, &env, &msg, &[]).is_continue());
-        assert!(h.on_deliver(&mock::delivery("a@x.test"), &env, &msg, &[]).is_continue());
+        assert!(
+            h.on_deliver(&mock::delivery("a@x.test"), &env, &msg, &[])
+                .is_continue()
+        );
     }
 }

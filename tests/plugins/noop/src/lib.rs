@@ -39,7 +39,11 @@ mod tests {
             noop.on_data(&client, &envelope, &message, &[]),
             noop.on_deliver(&mock::delivery("b@example.org"), &envelope, &message, &[]),
         ];
-        assert!(outcomes.iter().all(|o| o.is_continue() && o.edits.is_empty()));
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| o.is_continue() && o.edits.is_empty())
+        );
         assert!(mock::dns_queries().is_empty() && mock::logs().is_empty());
     }
 }

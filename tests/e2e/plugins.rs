@@ -1,0 +1,487 @@
+//! The plugin runtime through the real binary: plugins in Rust, Python and
+//! JavaScript over SMTP, hostile plugins, capabilities, hot reload and the
+//! plugin commands.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::components::install;
+use crate::dns::Rbldnsd;
+use crate::harness::*;
+
+/// A configuration with `plugins` (TOML tables and chains appended).
+fn config_with(dir: &std::path::Path, extra: &str, plugins: &str) -> String {
+    format!(
+        "{}plugin_directory = \"{}\"\n{plugins}",
+        base_config(dir, extra),
+        dir.join("plugins").display()
+    )
+}
+
+fn subject_of(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read");
+    text.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn javascript_plugin_tags_the_subject() {
+    let dir = tempdir();
+    install("js-subject-tag", &dir.path().join("plugins"), "tag.wasm");
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            "",
+            "[plugins.tag]\npath = \"tag.wasm\"\nconfig = { tag = \"[EXT]\" }\n[chains]\ndata = [\"tag\"]\n",
+        ),
+    );
+    let lines = server.smtplib(&["--to", "joe@localhost", "--subject", "hello there"]);
+    assert!(lines[0].starts_with("OK "), "{lines:?}\n{}", server.log());
+    let files = server.wait_for_mail("joe", 1);
+    assert_eq!(subject_of(&files[0]), "[EXT] hello there");
+    assert!(server.stop());
+}
+
+#[test]
+fn python_greylisting_defers_then_passes_and_remembers_across_restarts() {
+    let dir = tempdir();
+    install(
+        "python-greylist",
+        &dir.path().join("plugins"),
+        "greylist.wasm",
+    );
+    let config = config_with(
+        dir.path(),
+        "",
+        "[plugins.greylist]\npath = \"greylist.wasm\"\ncapabilities = [\"kv\", \"clock\", \"log\"]\ntimeout = \"2s\"\nconfig = { delay_secs = 1 }\n[chains]\nrcpt = [\"greylist\"]\n",
+    );
+    let server = Server::start(dir.path(), &config);
+    let first = server.smtplib(&["--to", "Amy@localhost", "--token", "g1"]);
+    assert!(
+        first[0].contains("450")
+            && first[0]
+                .contains("Greylisted, see https://postgrey.schweikert.ch/help/localhost.html"),
+        "{first:?}\n{}",
+        server.log()
+    );
+    let early = server.smtplib(&["--to", "amy@localhost", "--token", "g2"]);
+    assert!(early[0].contains("450"), "{early:?}");
+    std::thread::sleep(Duration::from_millis(1300));
+    let later = server.smtplib(&["--to", "amy@localhost", "--token", "g3"]);
+    assert!(later[0].starts_with("OK "), "{later:?}\n{}", server.log());
+    assert_eq!(server.wait_for_mail("amy", 1).len(), 1);
+    assert!(server.log().contains("action=greylist"), "{}", server.log());
+    assert!(server.stop());
+
+    // The triplet survives a restart (kv is on disk); a new one is greylisted.
+    let path = dir.path().join("postern.toml");
+    let server = Server::start_with(
+        dir.path(),
+        &["run", "--config", path.to_str().expect("path")],
+        dir.path(),
+        path.clone(),
+    );
+    assert!(
+        !server.log().contains("compiled"),
+        "a restart must not recompile: {}",
+        server.log()
+    );
+    let again = server.smtplib(&["--to", "amy@localhost", "--token", "g4"]);
+    assert!(again[0].starts_with("OK "), "{again:?}\n{}", server.log());
+    let other = server.smtplib(&["--to", "bob@localhost", "--token", "g5"]);
+    assert!(other[0].contains("450"), "{other:?}");
+    assert!(server.stop());
+}
+
+#[test]
+fn rust_rbl_plugin_queries_a_real_dns_server() {
+    let dir = tempdir();
+    let dns = Rbldnsd::start(&[(
+        "zen.test",
+        ":127.0.0.2:Listed in zen.test, see https://zen.test/$\n127.0.0.1\n",
+    )]);
+    install(
+        "postern_example_rbl",
+        &dir.path().join("plugins"),
+        "rbl.wasm",
+    );
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            &format!("dns_nameservers = [\"127.0.0.1:{}\"]\n", dns.port),
+            "[plugins.rbl]\npath = \"rbl.wasm\"\ncapabilities = [\"dns\", \"log\"]\nconfig = { zones = [\"zen.test\"] }\n[chains]\nconnect = [\"rbl\"]\n",
+        ),
+    );
+    // 127.0.0.1 is listed: refused at RCPT (smtpd_delay_reject), with the TXT text.
+    let listed = server.smtplib(&["--to", "joe@localhost", "--source", "127.0.0.1"]);
+    assert!(
+        listed[0].contains("554")
+            && listed[0].contains("Listed in zen.test, see https://zen.test/127.0.0.1"),
+        "{listed:?}\n{}",
+        server.log()
+    );
+    // 127.0.0.2 is not.
+    let clean = server.smtplib(&["--to", "joe@localhost", "--source", "127.0.0.2"]);
+    assert!(clean[0].starts_with("OK "), "{clean:?}\n{}", server.log());
+    assert!(server.stop());
+}
+
+#[test]
+fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
+    let dir = tempdir();
+    install(
+        "postern_test_filing",
+        &dir.path().join("plugins"),
+        "filing.wasm",
+    );
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            "",
+            "[plugins.filing]\npath = \"filing.wasm\"\n[chains]\ndata = [\"filing\"]\ndeliver = [\"filing\"]\n",
+        ),
+    );
+    for (subject, rcpt) in [
+        ("plain", "ann@localhost"),
+        ("[SPAM] offer", "ann@localhost"),
+        ("list post", "ann+lists@localhost"),
+        ("[DROP] gone", "ann@localhost"),
+        ("[FWD bob@localhost] for bob", "ann@localhost"),
+        ("[HOLD] wait", "ann@localhost"),
+    ] {
+        let lines = server.smtplib(&["--to", rcpt, "--subject", subject]);
+        assert!(lines[0].starts_with("OK "), "{subject}: {lines:?}");
+    }
+    let md = dir.path().join("data/mail/ann/Maildir");
+    let inbox = server.wait_for_mail("ann", 1);
+    let spam = wait_for(Duration::from_secs(20), || {
+        let f = maildir_files(&md.join(".Spam"));
+        (!f.is_empty()).then_some(f)
+    })
+    .unwrap_or_default();
+    let lists = wait_for(Duration::from_secs(20), || {
+        let f = maildir_files(&md.join(".Lists"));
+        (!f.is_empty()).then_some(f)
+    })
+    .unwrap_or_default();
+    let bob = server.wait_for_mail("bob", 1);
+    assert_eq!(
+        (inbox.len(), spam.len(), lists.len(), bob.len()),
+        (1, 1, 1, 1),
+        "{}",
+        server.log()
+    );
+    assert!(md.join(".Spam/maildirfolder").exists());
+    let plain = std::fs::read_to_string(&inbox[0]).expect("read");
+    assert!(
+        plain.contains("X-Filing: seen\n") && plain.contains("X-Filed-For: ann\n"),
+        "{plain}"
+    );
+    assert_eq!(subject_of(&bob[0]), "[FWD bob@localhost] for bob");
+    assert!(
+        std::fs::read_to_string(&bob[0])
+            .expect("read")
+            .contains("Delivered-To: ann@localhost")
+    );
+    // The held message waits in hold/ and is listed with `!`.
+    let held = std::fs::read_dir(dir.path().join("data/queue/hold"))
+        .expect("hold")
+        .count();
+    assert_eq!(held, 1);
+    let out = Command::new(BIN)
+        .args(["queue", "list", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("list");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("!"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        maildir_files(&md).len(),
+        1,
+        "the [DROP] message must not be delivered"
+    );
+    assert!(server.stop());
+}
+
+/// Starts a server whose rcpt chain is one hostile plugin in `mode`.
+fn hostile(dir: &std::path::Path, mode: &str, on_error: &str, timeout: &str) -> Server {
+    install("postern_test_hostile", &dir.join("plugins"), "hostile.wasm");
+    Server::start(
+        dir,
+        &config_with(
+            dir,
+            "",
+            &format!(
+                "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\ntimeout = \"{timeout}\"\nmemory_limit = \"32M\"\non_error = \"{on_error}\"\nconfig = {{ mode = \"{mode}\" }}\n[chains]\nrcpt = [\"h\"]\n"
+            ),
+        ),
+    )
+}
+
+#[test]
+fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
+    for (mode, cause) in [
+        ("loop", "deadline"),
+        ("alloc", "memory limit"),
+        ("trap", "trapped"),
+        ("bad-verdict", "bad verdict"),
+    ] {
+        let dir = tempdir();
+        let server = hostile(
+            dir.path(),
+            mode,
+            "tempfail",
+            if mode == "loop" { "1500ms" } else { "500ms" },
+        );
+        let mut victim = server.connect();
+        victim.cmd("EHLO c.test", "250");
+        victim.cmd("MAIL FROM:<a@example.org>", "250");
+        victim.send(b"RCPT TO:<joe@localhost>\r\n");
+        // While the plugin misbehaves, another client is served.
+        let mut other = server.connect();
+        other.cmd("EHLO other.test", "250");
+        other.cmd("NOOP", "250");
+        other.cmd("QUIT", "221");
+        let r = victim.reply();
+        assert!(
+            r.starts_with("451 4.3.0 Error: policy plugin failure"),
+            "{mode}: {r:?}\n{}",
+            server.log()
+        );
+        assert!(
+            server.log().contains(cause),
+            "{mode}: no `{cause}` in log:\n{}",
+            server.log()
+        );
+        // The session goes on, and a new transaction gets a fresh instance.
+        victim.cmd("RSET", "250");
+        victim.cmd("QUIT", "221");
+        assert!(server.stop(), "{mode}");
+    }
+    // on_error = continue: the failure is logged and mail flows.
+    let dir = tempdir();
+    let server = hostile(dir.path(), "trap", "continue", "500ms");
+    let lines = server.smtplib(&["--to", "joe@localhost"]);
+    assert!(lines[0].starts_with("OK "), "{lines:?}");
+    assert_eq!(server.wait_for_mail("joe", 1).len(), 1);
+    assert!(server.stop());
+}
+
+#[test]
+fn a_capability_that_is_not_granted_stops_the_load() {
+    let dir = tempdir();
+    install(
+        "postern_test_hostile",
+        &dir.path().join("plugins"),
+        "hostile.wasm",
+    );
+    let config = config_with(
+        dir.path(),
+        "",
+        "[plugins.h]\npath = \"hostile.wasm\"\nconfig = { mode = \"ok\" }\n",
+    );
+    let path = dir.path().join("postern.toml");
+    std::fs::write(&path, &config).expect("write");
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .expect("check");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("plugin `h`") && err.contains("`dns` capability, which is not granted"),
+        "{err}"
+    );
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`dns` capability"));
+}
+
+#[test]
+fn hot_reload_under_load_loses_nothing_and_keeps_the_old_set_on_failure() {
+    let dir = tempdir();
+    let plugins = dir.path().join("plugins");
+    install("postern_test_noop", &plugins, "gate.wasm");
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            "",
+            "[plugins.gate]\npath = \"gate.wasm\"\nconfig = { tag = \"[NEW]\" }\n[chains]\ndata = [\"gate\"]\n",
+        ),
+    );
+    // A steady stream of messages from another thread while plugins change.
+    let addr = server.server_arg();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut lines = Vec::new();
+            // Bounded: at most 200 rounds of 5 messages.
+            for round in 0..200 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let out = Command::new("python3")
+                    .arg(client_script())
+                    .args([
+                        "--server",
+                        &addr,
+                        "--to",
+                        "flow@localhost",
+                        "--count",
+                        "5",
+                        "--reuse",
+                    ])
+                    .args(["--token", &format!("flow{round}")])
+                    .output()
+                    .expect("python3");
+                lines.extend(
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .map(str::to_owned),
+                );
+            }
+            lines
+        }
+    });
+    wait_for(Duration::from_secs(30), || {
+        (server.maildir("flow").len() >= 10).then_some(())
+    });
+    install("js-subject-tag", &plugins, "gate.wasm");
+    let tagged = wait_for(Duration::from_secs(90), || {
+        server
+            .maildir("flow")
+            .iter()
+            .any(|f| subject_of(f).starts_with("[NEW] "))
+            .then_some(())
+    });
+    assert!(
+        tagged.is_some(),
+        "the new plugin never took over:\n{}",
+        server.log()
+    );
+    // A broken replacement: the reload is refused and the JS plugin keeps serving.
+    std::fs::write(plugins.join(".gate.tmp"), b"not a component").expect("write");
+    std::fs::rename(plugins.join(".gate.tmp"), plugins.join("gate.wasm")).expect("rename");
+    let refused = wait_for(Duration::from_secs(30), || {
+        server.log().contains("reload refused").then_some(())
+    });
+    assert!(refused.is_some(), "{}", server.log());
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let results = sender.join().expect("sender");
+    let sent = results.len();
+    assert!(sent >= 20, "too few messages in the stream: {results:?}");
+    assert!(
+        results.iter().all(|l| l.starts_with("OK ")),
+        "every message accepted: {results:?}\n{}",
+        server.log()
+    );
+    let files = wait_for(Duration::from_secs(30), || {
+        let f = server.maildir("flow");
+        (f.len() >= sent).then_some(f)
+    })
+    .unwrap_or_default();
+    assert_eq!(files.len(), sent, "no message lost, none doubled");
+    let after = server.smtplib(&["--to", "flow@localhost", "--subject", "after broken"]);
+    assert!(after[0].starts_with("OK "), "{after:?}");
+    let last = wait_for(Duration::from_secs(20), || {
+        server
+            .maildir("flow")
+            .into_iter()
+            .find(|f| subject_of(f).contains("after broken"))
+    });
+    assert_eq!(
+        last.map(|f| subject_of(&f)).as_deref(),
+        Some("[NEW] after broken"),
+        "{}",
+        server.log()
+    );
+    assert!(server.log().contains("reload refused"), "{}", server.log());
+    assert!(server.stop());
+}
+
+#[test]
+fn plugin_list_reload_and_sighup() {
+    let dir = tempdir();
+    install(
+        "postern_test_noop",
+        &dir.path().join("plugins"),
+        "noop.wasm",
+    );
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            "",
+            "[plugins.noop]\npath = \"noop.wasm\"\ncapabilities = [\"log\"]\n[chains]\nrcpt = [\"noop\"]\ndata = [\"noop\"]\n",
+        ),
+    );
+    let lines = server.smtplib(&["--to", "joe@localhost", "--count", "2"]);
+    assert!(lines.iter().all(|l| l.starts_with("OK ")), "{lines:?}");
+    let list = Command::new(BIN)
+        .args(["plugin", "list", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("list");
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("noop "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert!(cols[1].starts_with("sha256:"), "{row}");
+    assert_eq!(cols[2], "connect,helo,mail,rcpt,data,deliver", "{row}");
+    assert_eq!(cols[3], "log", "{row}");
+    assert_eq!(cols[4], "4", "two rcpt and two data calls: {row}");
+    assert_eq!(cols[5], "0", "{row}");
+    let reload = Command::new(BIN)
+        .args(["reload", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("reload");
+    assert!(
+        String::from_utf8_lossy(&reload.stdout).contains("reloaded: 1 plugin(s)"),
+        "{reload:?}"
+    );
+    let _ = Command::new("kill")
+        .arg("-HUP")
+        .arg(server.child.id().to_string())
+        .status();
+    let hup = wait_for(Duration::from_secs(10), || {
+        server.log().contains("SIGHUP: reloading").then_some(())
+    });
+    assert!(hup.is_some(), "{}", server.log());
+    // Counters survive the reloads.
+    let list = Command::new(BIN)
+        .args(["plugin", "list", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("list");
+    assert!(
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .any(|l| l.starts_with("noop ") && l.split_whitespace().nth(4) == Some("4"))
+    );
+    assert!(server.stop());
+}

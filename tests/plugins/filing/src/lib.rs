@@ -1,0 +1,87 @@
+//! Test fixture: exercises the data and deliver stages.
+//!
+//! - data: adds `X-Filing: seen` (a header edit applied before queueing);
+//!   a Subject containing `[HOLD]` holds the message.
+//! - deliver, by Subject: `[SPAM]` files into the `Spam` folder, `[DROP]`
+//!   discards, `[FWD user@domain]` redirects there, `[REJECT]` fails the
+//!   recipient; an address extension `+lists` files into `Lists`. Every
+//!   delivered copy gets `X-Filed-For: <user>`.
+
+use postern_plugin_sdk::{Client, Config, Delivery, Envelope, Filter, Message, Outcome, register};
+
+/// No settings.
+#[derive(Debug)]
+pub struct Filing;
+
+impl Filter for Filing {
+    fn configure(_config: Config) -> Result<Self, String> {
+        Ok(Filing)
+    }
+
+    fn on_data(
+        &mut self,
+        _client: &Client,
+        _envelope: &Envelope,
+        message: &Message,
+        _args: &[String],
+    ) -> Outcome {
+        let subject = message.header("Subject").unwrap_or_default();
+        if subject.contains("[HOLD]") {
+            return Outcome::hold("subject asks for it");
+        }
+        Outcome::cont().add_header("X-Filing", "seen")
+    }
+
+    fn on_deliver(
+        &mut self,
+        delivery: &Delivery,
+        _envelope: &Envelope,
+        message: &Message,
+        _args: &[String],
+    ) -> Outcome {
+        let subject = message.header("Subject").unwrap_or_default().to_owned();
+        if subject.contains("[DROP]") {
+            return Outcome::discard();
+        }
+        if subject.contains("[REJECT]") {
+            return Outcome::reject(550, "5.7.1", "refused by filing rules");
+        }
+        if let Some(rest) = subject.split("[FWD ").nth(1)
+            && let Some(to) = rest.split(']').next()
+            && !to.starts_with(&format!("{}@", delivery.user))
+        {
+            return Outcome::cont().redirect(to);
+        }
+        let out = Outcome::cont().add_header("X-Filed-For", delivery.user.clone());
+        if subject.contains("[SPAM]") {
+            return out.set_folder("Spam");
+        }
+        if delivery.extension.as_deref() == Some("lists") {
+            return out.set_folder("Lists");
+        }
+        out
+    }
+}
+
+register!(Filing);
+
+#[cfg(test)]
+mod tests {
+    use postern_plugin_sdk::{Edit, mock};
+
+    use super::*;
+
+    #[test]
+    fn files_by_subject_and_extension() {
+        let mut f: Filing = mock::configure("{}").unwrap();
+        let env = mock::envelope("a@example.org", &["u@localhost"]);
+        let spam = Message::from_bytes("Subject: [SPAM] buy\r\n\r\nx\r\n");
+        let o = f.on_deliver(&mock::delivery("u@localhost"), &env, &spam, &[]);
+        assert!(o.edits.contains(&Edit::SetFolder("Spam".into())), "{o:?}");
+        let drop = Message::from_bytes("Subject: [DROP]\r\n\r\nx\r\n");
+        assert!(
+            !f.on_deliver(&mock::delivery("u@localhost"), &env, &drop, &[])
+                .is_continue()
+        );
+    }
+}
