@@ -337,9 +337,22 @@ async fn serve(
             }
         }
     });
+    let plugin_files: Vec<PathBuf> = cfg
+        .plugins
+        .values()
+        .flat_map(|p| p.files.values())
+        .map(|f| {
+            if f.is_absolute() {
+                f.clone()
+            } else {
+                cfg.base_directory().join(f)
+            }
+        })
+        .collect();
     let _watcher = crate::policy::reload::watch(
         &cfg.plugin_directory,
         config_path.as_deref(),
+        &plugin_files,
         control.clone(),
     )
     .map_err(|e| tracing::warn!("hot reload by file watching is off: {e}"))

@@ -106,8 +106,15 @@ PF_STARTED=0
 PN_DATA=$TMP/postern-data
 PN_MAILDIR=$PN_DATA/mail/user/Maildir
 PN_CONF=$TMP/postern.toml
+PL_DATA=$TMP/postern-plugins-data
+PL_CONF=$TMP/postern-plugins.toml
+PL_LOG=$TMP/postern-plugins.log
+PL_MAILDIR=$PL_DATA/mail/user/Maildir
 PN_LOG=$TMP/postern.log
 PN_PID=
+PL_PID=
+# A second postern with this many no-op Rust plugins at every stage (0: skip).
+PLUGIN_CHAIN=${PLUGIN_CHAIN:-4}
 SRC_PID=
 
 cleanup() {
@@ -123,6 +130,7 @@ cleanup() {
             sleep 0.1
         done
     fi
+    for pid in $PL_PID; do kill -TERM "$pid" 2>/dev/null; done
     if [ -n "$PN_PID" ] && kill -0 "$PN_PID" 2>/dev/null; then
         kill -TERM "$PN_PID"
         for _ in $(seq 1 50); do kill -0 "$PN_PID" 2>/dev/null || break; sleep 0.1; done
@@ -286,6 +294,27 @@ EOF
 }
 
 # ---------------------------------------------------------------- postern instance
+# postern_start NAME PORT DATA_DIR CONF LOG [PLUGIN_BLOCK] -> sets LAST_PID
+postern_start() {
+    local name=$1 port=$2 data=$3 conf=$4 logf=$5 plugins=${6:-}
+    mkdir -p "$data"
+    cat >"$conf" <<EOF
+myhostname = "bench.test"
+mydestination = ["bench.test"]
+data_directory = "$data"
+listen = ["127.0.0.1:$port"]
+$plugins
+EOF
+    "$POSTERN_BIN" run --config "$conf" >"$logf" 2>&1 &
+    LAST_PID=$!
+    if ! wait_port "$port" 60; then
+        tail -n 50 "$logf" >&2
+        die "$name did not open 127.0.0.1:$port"
+    fi
+    kill -0 "$LAST_PID" 2>/dev/null || { tail -n 50 "$logf" >&2; die "$name exited"; }
+    log "$name (pid $LAST_PID) listening on 127.0.0.1:$port (config $conf)"
+}
+
 postern_setup() {
     PN_PORT=$(free_port $(( ${PF_PORT:-10025} + 1 )))
     if [ -n "${POSTERN_BIN:-}" ]; then
@@ -295,21 +324,29 @@ postern_setup() {
         (cd "$REPO_ROOT" && cargo build --release -p postern) >&2 || die "cargo build failed"
         POSTERN_BIN=$REPO_ROOT/target/release/postern
     fi
-    mkdir -p "$PN_DATA"
-    cat >"$PN_CONF" <<EOF
-myhostname = "bench.test"
-mydestination = ["bench.test"]
-data_directory = "$PN_DATA"
-listen = ["127.0.0.1:$PN_PORT"]
-EOF
-    "$POSTERN_BIN" run --config "$PN_CONF" >"$PN_LOG" 2>&1 &
-    PN_PID=$!
-    if ! wait_port "$PN_PORT" 30; then
-        tail -n 50 "$PN_LOG" >&2
-        die "postern did not open 127.0.0.1:$PN_PORT"
-    fi
-    kill -0 "$PN_PID" 2>/dev/null || { tail -n 50 "$PN_LOG" >&2; die "postern exited"; }
-    log "postern (pid $PN_PID) listening on 127.0.0.1:$PN_PORT (config $PN_CONF)"
+    postern_start postern "$PN_PORT" "$PN_DATA" "$PN_CONF" "$PN_LOG"
+    PN_PID=$LAST_PID
+    [ "$PLUGIN_CHAIN" -gt 0 ] || return 0
+
+    # The same server with a chain of PLUGIN_CHAIN no-op Rust plugins at every stage.
+    log "building the no-op plugin (cargo build --target wasm32-wasip2 --profile plugin)"
+    (cd "$REPO_ROOT" && CARGO_TARGET_DIR=$REPO_ROOT/target/wasm-plugins \
+        cargo build --quiet --target wasm32-wasip2 --profile plugin -p postern-test-noop) >&2 \
+        || die "building the no-op plugin failed"
+    mkdir -p "$PL_DATA/plugins"
+    cp "$REPO_ROOT/target/wasm-plugins/wasm32-wasip2/plugin/postern_test_noop.wasm" "$PL_DATA/plugins/noop.wasm"
+    local block="" steps="" i stage
+    for i in $(seq 1 "$PLUGIN_CHAIN"); do
+        block+=$'\n'"[plugins.noop$i]"$'\n'"path = \"noop.wasm\""$'\n'
+        steps+="\"noop$i\", "
+    done
+    block+=$'\n'"[chains]"$'\n'
+    for stage in connect helo mail rcpt data deliver; do
+        block+="$stage = [${steps%, }]"$'\n'
+    done
+    PL_PORT=$(free_port $(( PN_PORT + 1 )))
+    postern_start "postern+${PLUGIN_CHAIN}plugins" "$PL_PORT" "$PL_DATA" "$PL_CONF" "$PL_LOG" "$block"
+    PL_PID=$LAST_PID
 }
 
 # ---------------------------------------------------------------- one run
@@ -355,7 +392,11 @@ drain() {
     else
         sleep 1 # postern's queue layout is its own business; the Maildir count is what we measure
     fi
-    clear_maildir "$([ "$name" = postfix ] && echo "$PF_MAILDIR" || echo "$PN_MAILDIR")"
+    case $name in
+        postfix) clear_maildir "$PF_MAILDIR" ;;
+        postern) clear_maildir "$PN_MAILDIR" ;;
+        *) clear_maildir "$PL_MAILDIR" ;;
+    esac
 }
 
 # Send one message and check it really lands as a file (fail fast on misconfig).
@@ -366,6 +407,7 @@ smoke() {
     if ! n=$(wait_files "$maildir/new" 1 30); then
         [ "$name" = postfix ] && tail -n 30 "$PF_LOG" >&2
         [ "$name" = postern ] && tail -n 30 "$PN_LOG" >&2
+        [ "$name" = plugins ] && tail -n 30 "$PL_LOG" >&2
         die "$name: smoke-test message did not reach $maildir/new within 30s"
     fi
     log "$name: smoke test ok ($(find "$maildir/new" -maxdepth 1 -type f | head -n 1))"
@@ -390,21 +432,24 @@ fi
 
 want postfix && smoke postfix "$PF_PORT" "$PF_MAILDIR"
 want postern && smoke postern "$PN_PORT" "$PN_MAILDIR"
+want postern && [ "$PLUGIN_CHAIN" -gt 0 ] && smoke plugins "$PL_PORT" "$PL_MAILDIR"
 
 declare -A ACC DEL
-order=(postfix postern)
+order=(postfix postern plugins)
 for s in $CONCURRENCY; do
     for name in "${order[@]}"; do
-        want "$name" || continue
-        if [ "$name" = postfix ]; then
-            bench_run postfix "$PF_PORT" "$PF_MAILDIR" "$s" "$MESSAGES"
-        else
-            bench_run postern "$PN_PORT" "$PN_MAILDIR" "$s" "$MESSAGES"
-        fi
+        case $name in
+            postfix) want postfix || continue
+                bench_run postfix "$PF_PORT" "$PF_MAILDIR" "$s" "$MESSAGES" ;;
+            postern) want postern || continue
+                bench_run postern "$PN_PORT" "$PN_MAILDIR" "$s" "$MESSAGES" ;;
+            plugins) want postern && [ "$PLUGIN_CHAIN" -gt 0 ] || continue
+                bench_run "postern+${PLUGIN_CHAIN}plugins" "$PL_PORT" "$PL_MAILDIR" "$s" "$MESSAGES" ;;
+        esac
         ACC[$name,$s]=$RUN_ACC; DEL[$name,$s]=$RUN_DEL
         drain "$name"
     done
-    order=("${order[1]}" "${order[0]}") # flip who goes first at the next level
+    order=("${order[2]}" "${order[0]}" "${order[1]}") # rotate who goes first at the next level
 done
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -420,5 +465,19 @@ for s in $CONCURRENCY; do
         "$s" "$pa" "$pd" "$na" "$nd" "$(ratio "$na" "$pa")" "$(ratio "$nd" "$pd")"
 done
 echo
-echo "load before: $LOAD_BEFORE   load after: $LOAD_AFTER   (nproc $(nproc))"
 echo "ratio = postern / postfix (>1 means postern is faster)"
+if want postern && [ "$PLUGIN_CHAIN" -gt 0 ]; then
+    echo
+    echo "plugin chain cost: postern with $PLUGIN_CHAIN no-op Rust plugins at each of the 6 stages vs. no plugins"
+    printf '%-11s | %-19s | %-19s | %-19s | %-19s | %-9s | %-9s\n' \
+        concurrency "plain accepted/s" "plain delivered/s" "+plugins accepted/s" "+plugins delivered/s" "cost acc" "cost del"
+    printf -- '%.0s-' $(seq 1 130); echo
+    for s in $CONCURRENCY; do
+        na=${ACC[postern,$s]:--}; nd=${DEL[postern,$s]:--}
+        la=${ACC[plugins,$s]:--}; ld=${DEL[plugins,$s]:--}
+        cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }'; }
+        printf '%-11s | %19s | %19s | %19s | %19s | %9s | %9s\n' "$s" "$na" "$nd" "$la" "$ld" "$(cost "$la" "$na")" "$(cost "$ld" "$nd")"
+    done
+fi
+echo
+echo "load before: $LOAD_BEFORE   load after: $LOAD_AFTER   (nproc $(nproc))"

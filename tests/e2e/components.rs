@@ -80,7 +80,8 @@ fn build_script(example: &str) -> Result<(), String> {
 /// The path of a built component: a Rust artifact name (`postern_test_noop`)
 /// or an example directory (`python-greylist`, `js-subject-tag`).
 pub fn component(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<(String, Result<(), String>)>>> = OnceLock::new();
+    type Builds = Vec<(String, Result<(), String>)>;
+    static BUILT: OnceLock<Mutex<Builds>> = OnceLock::new();
     let key = if RUST.iter().any(|(_, a)| *a == name) {
         "rust"
     } else {

@@ -185,6 +185,16 @@ impl Config {
         self.data_directory.join("queue")
     }
 
+    /// The directory relative paths in the file are relative to (the file's
+    /// own directory; the working directory for the embedded default).
+    pub fn base_directory(&self) -> PathBuf {
+        let p = Path::new(&self.source);
+        match p.parent() {
+            Some(d) if p.exists() && !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        }
+    }
+
     /// The control socket (`postern reload`, `postern plugin list`).
     pub fn control_socket(&self) -> PathBuf {
         self.data_directory.join("postern.sock")

@@ -111,6 +111,7 @@ config = { zones = ["zen.test"], weight = 2 }
 
 [plugins.tag]
 path = "/opt/tag.wasm"
+files = { header_checks = "regexp:/etc/postfix/header_checks", body_checks = "body.regexp" }
 
 [chains]
 connect = ["rbl zen.test bl.test"]
@@ -128,6 +129,14 @@ data = ["tag", "rbl"]
     assert_eq!(rbl.config_json, r#"{"weight":2,"zones":["zen.test"]}"#);
     assert_eq!(rbl.line, 4);
     assert_eq!(cfg.plugins["tag"].on_error, OnError::Tempfail);
+    assert_eq!(
+        cfg.plugins["tag"].files["header_checks"],
+        PathBuf::from("/etc/postfix/header_checks")
+    );
+    assert_eq!(
+        cfg.plugins["tag"].files["body_checks"],
+        PathBuf::from("body.regexp")
+    );
     assert_eq!(
         cfg.chains.get(Stage::Connect),
         [Step {

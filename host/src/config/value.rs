@@ -156,6 +156,10 @@ pub struct PluginConfig {
     pub on_error: OnError,
     /// The plugin's own settings (the `config` table), as JSON for `configure`.
     pub config_json: String,
+    /// Files whose contents the host passes to `configure` under `files`
+    /// (plugins have no file system): name → path, relative to the
+    /// configuration file's directory.
+    pub files: BTreeMap<String, PathBuf>,
     /// Where the table starts, for messages.
     pub line: usize,
 }
@@ -730,10 +734,18 @@ fn hostname(s: &str) -> Result<String, String> {
 
 /// `hash:/etc/aliases` names the source file `/etc/aliases`: postern reads text tables.
 fn table_path(s: &str) -> PathBuf {
-    let path = ["hash:", "btree:", "texthash:", "lmdb:", "cdb:"]
-        .iter()
-        .find_map(|p| s.strip_prefix(p))
-        .unwrap_or(s);
+    let path = [
+        "hash:",
+        "btree:",
+        "texthash:",
+        "lmdb:",
+        "cdb:",
+        "regexp:",
+        "pcre:",
+    ]
+    .iter()
+    .find_map(|p| s.strip_prefix(p))
+    .unwrap_or(s);
     PathBuf::from(path)
 }
 
@@ -767,10 +779,21 @@ fn plugin_config(
         memory_limit: 64 << 20,
         on_error: OnError::Tempfail,
         config_json: "{}".to_owned(),
+        files: BTreeMap::new(),
         line,
     };
     let mut has_path = false;
     for (key, value) in t {
+        if key == "config"
+            && let Value::Table(c) = value.get_ref()
+            && c.contains_key("files")
+        {
+            return Err((
+                Some(value.span()),
+                key.clone(),
+                "`files` is set by the host from the plugin's own `files` table".into(),
+            ));
+        }
         let fail = |m: String| (Some(value.span()), key.clone(), m);
         let v = value.get_ref();
         match key.as_str() {
@@ -805,6 +828,15 @@ fn plugin_config(
                     "tempfail" => OnError::Tempfail,
                     "continue" => OnError::Continue,
                     other => return Err(fail(format!("`{other}` is not tempfail or continue"))),
+                }
+            }
+            "files" => {
+                let Value::Table(t) = v else {
+                    return Err(fail("expected a table of name = \"path\"".into()));
+                };
+                for (name, path) in t {
+                    let path = string(path).map_err(|m| fail(format!("{name}: {m}")))?;
+                    p.files.insert(name.clone(), table_path(&path));
                 }
             }
             "config" => {

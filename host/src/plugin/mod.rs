@@ -91,6 +91,8 @@ pub struct PluginStats {
 pub struct LoadedPlugin {
     name: Arc<str>,
     spec: PluginConfig,
+    /// What `configure` receives: the `config` table plus `files` contents.
+    config_json: String,
     path: PathBuf,
     hash: String,
     pre: InstancePre<HostState>,
@@ -259,8 +261,9 @@ impl PluginRuntime {
                 .map_or_else(Default::default, |p| p.stats.clone());
             let rt = self.clone();
             let (name2, spec2, dir) = (name.clone(), spec.clone(), cfg.plugin_directory.clone());
+            let base = cfg.base_directory();
             let compiled =
-                tokio::task::spawn_blocking(move || rt.prepare(&name2, &spec2, &dir, stats))
+                tokio::task::spawn_blocking(move || rt.prepare(&name2, &spec2, &dir, &base, stats))
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
             let plugin = match compiled {
@@ -310,8 +313,10 @@ impl PluginRuntime {
         name: &str,
         spec: &PluginConfig,
         dir: &Path,
+        base: &Path,
         stats: Arc<PluginStats>,
     ) -> Result<LoadedPlugin, String> {
+        let config_json = config_with_files(spec, base)?;
         let path = if spec.path.is_absolute() {
             spec.path.clone()
         } else {
@@ -348,6 +353,7 @@ impl PluginRuntime {
         Ok(LoadedPlugin {
             name: Arc::from(name),
             spec: spec.clone(),
+            config_json,
             path,
             hash,
             session: session_filter::GuestIndices::new(&pre).ok(),
@@ -358,6 +364,44 @@ impl PluginRuntime {
             stats,
         })
     }
+}
+
+/// Largest file a plugin may be handed through `files`.
+pub const MAX_PLUGIN_FILE_BYTES: u64 = 4 << 20;
+
+/// The JSON `configure` receives: the `config` table, plus under `files` the
+/// contents of the plugin's `files` (read now, so a reload rereads them).
+fn config_with_files(spec: &PluginConfig, base: &Path) -> Result<String, String> {
+    if spec.files.is_empty() {
+        return Ok(spec.config_json.clone());
+    }
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&spec.config_json).map_err(|e| format!("config: {e}"))?;
+    let mut files = serde_json::Map::new();
+    for (key, path) in &spec.files {
+        let path = if path.is_absolute() {
+            path.clone()
+        } else {
+            base.join(path)
+        };
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("files.{key}: {}: {e}", path.display()))?
+            .len();
+        if size > MAX_PLUGIN_FILE_BYTES {
+            return Err(format!(
+                "files.{key}: {} is larger than {MAX_PLUGIN_FILE_BYTES} bytes",
+                path.display()
+            ));
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("files.{key}: {}: {e}", path.display()))?;
+        files.insert(
+            key.clone(),
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        );
+    }
+    config.insert("files".into(), serde_json::Value::Object(files));
+    Ok(serde_json::Value::Object(config).to_string())
 }
 
 fn stage_names(stages: &[Stage]) -> String {
@@ -448,7 +492,7 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
     reset_budget(&mut live.store);
     let configured = tokio::time::timeout(
         wall,
-        lifecycle.call_configure(&mut live.store, &p.spec.config_json),
+        lifecycle.call_configure(&mut live.store, &p.config_json),
     )
     .await;
     log_output(&mut live.store);
@@ -683,5 +727,35 @@ async fn dispatch(
             store.data_mut().table.delete(own)?;
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_passed_to_configure_by_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("t.regexp"), "/x/ REJECT no\n").expect("write");
+        let spec = PluginConfig {
+            path: "p.wasm".into(),
+            capabilities: vec![],
+            timeout: Duration::from_millis(100),
+            memory_limit: 1 << 20,
+            on_error: OnError::Tempfail,
+            config_json: r#"{"a":1}"#.into(),
+            files: [("header_checks".to_owned(), PathBuf::from("t.regexp"))].into(),
+            line: 1,
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(&config_with_files(&spec, dir.path()).expect("read"))
+                .expect("json");
+        assert_eq!(json["a"], 1);
+        assert_eq!(json["files"]["header_checks"], "/x/ REJECT no\n");
+        let mut missing = spec.clone();
+        missing.files.insert("body_checks".into(), "nope".into());
+        let err = config_with_files(&missing, dir.path()).expect_err("missing file");
+        assert!(err.starts_with("files.body_checks: "), "{err}");
     }
 }

@@ -48,6 +48,7 @@ pub async fn reload(policy: &Policy, config: Option<&Path>) -> Result<String, Ve
 pub fn watch(
     plugin_dir: &Path,
     config: Option<&Path>,
+    files: &[PathBuf],
     control: Arc<Control>,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -56,9 +57,22 @@ pub fn watch(
     // Watch and compare canonical paths: events name files under the watched path.
     let plugin_dir_c = std::fs::canonicalize(plugin_dir).unwrap_or_else(|_| plugin_dir.to_owned());
     let plugin_dir_watch = plugin_dir_c.clone();
+    let files: Vec<PathBuf> = files
+        .iter()
+        .map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone()))
+        .collect();
+    let file_dirs: Vec<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
     let wanted = {
         let config_file = config_file.clone();
-        move |p: &Path| p.starts_with(&plugin_dir_c) || config_file.as_deref() == Some(p)
+        let files = files.clone();
+        move |p: &Path| {
+            p.starts_with(&plugin_dir_c)
+                || config_file.as_deref() == Some(p)
+                || files.iter().any(|f| f == p)
+        }
     };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
@@ -70,8 +84,17 @@ pub fn watch(
         }
     })?;
     watcher.watch(&plugin_dir_watch, RecursiveMode::NonRecursive)?;
-    if let Some(parent) = config_file.as_deref().and_then(Path::parent) {
-        watcher.watch(parent, RecursiveMode::NonRecursive)?;
+    let mut dirs: Vec<PathBuf> = config_file
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    dirs.extend(file_dirs);
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs.iter().filter(|d| **d != plugin_dir_watch) {
+        watcher.watch(d, RecursiveMode::NonRecursive)?;
     }
     tokio::spawn(async move {
         while rx.recv().await.is_some() {
