@@ -176,8 +176,12 @@ config = {{ zones = ["zen.test"] }}
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let runtime =
-            PluginRuntime::new(&cfg.data_directory, &cfg.dns_nameservers).expect("plugin runtime");
+        let runtime = PluginRuntime::new(
+            &cfg.data_directory,
+            &cfg.plugin_cache_directory,
+            &cfg.dns_nameservers,
+        )
+        .expect("plugin runtime");
         let t = Instant::now();
         let set: Arc<PluginSet> = Arc::new(runtime.load(&cfg, None).await.expect("load"));
         println!(

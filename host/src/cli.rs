@@ -178,7 +178,7 @@ fn check_plugins(cfg: &Config) -> anyhow::Result<Vec<String>> {
     }
     // The server's cache when there is one (artifacts are written atomically),
     // else a scratch directory.
-    let shared = cfg.data_directory.join("plugin-cache");
+    let shared = cfg.plugin_cache_directory.clone();
     let scratch = std::env::temp_dir().join(format!("postern-check-{}", std::process::id()));
     let cache = if shared.is_dir() {
         shared
@@ -286,8 +286,12 @@ async fn serve(
     let listeners = crate::listener::bind(&cfg.listen).await?;
 
     // Plugins first: a plugin that cannot load stops the start, naming it.
-    let runtime = PluginRuntime::new(&cfg.data_directory, &cfg.dns_nameservers)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let runtime = PluginRuntime::new(
+        &cfg.data_directory,
+        &cfg.plugin_cache_directory,
+        &cfg.dns_nameservers,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     std::fs::create_dir_all(&cfg.plugin_directory)
         .with_context(|| format!("cannot create {}", cfg.plugin_directory.display()))?;
     let plugins = runtime.load(&cfg, None).await.map_err(|errors| {

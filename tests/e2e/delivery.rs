@@ -44,13 +44,15 @@ fn swaks_message_is_delivered_with_trace_headers() {
         "{mail}"
     );
     assert!(!mail.contains('\r'), "Maildir files have LF line ends");
-    // The queue is empty once delivered.
-    assert!(
+    // The queue is empty once delivered (the unlink follows the Maildir rename).
+    let empty = wait_for(std::time::Duration::from_secs(10), || {
         std::fs::read_dir(dir.path().join("data/queue/active"))
             .expect("active")
             .next()
             .is_none()
-    );
+            .then_some(())
+    });
+    assert!(empty.is_some(), "{}", server.log());
     assert!(server.stop(), "clean exit on SIGTERM");
 }
 

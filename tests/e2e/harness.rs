@@ -58,7 +58,8 @@ impl Server {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start postern");
-        let addr = wait_for(Duration::from_secs(30), || {
+        // Compiling a large (Python, JavaScript) component on a loaded machine takes a while.
+        let addr = wait_for(Duration::from_secs(180), || {
             let text = std::fs::read_to_string(&log).ok()?;
             text.lines()
                 .find_map(|l| l.split("listening on ").nth(1))

@@ -10,11 +10,16 @@ use crate::dns::Rbldnsd;
 use crate::harness::*;
 
 /// A configuration with `plugins` (TOML tables and chains appended).
+/// Compiled plugins are shared between tests (the cache is keyed by content
+/// hash, written atomically): each large component is compiled once per run.
 fn config_with(dir: &std::path::Path, extra: &str, plugins: &str) -> String {
+    let cache =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache");
     format!(
-        "{}plugin_directory = \"{}\"\n{plugins}",
+        "{}plugin_directory = \"{}\"\nplugin_cache_directory = \"{}\"\n{plugins}",
         base_config(dir, extra),
-        dir.join("plugins").display()
+        dir.join("plugins").display(),
+        cache.display()
     )
 }
 

@@ -131,6 +131,8 @@ pub struct Config {
     pub smtpd_delay_reject: bool,
     /// Where plugin components are (watched for hot reload).
     pub plugin_directory: PathBuf,
+    /// Where compiled plugins are cached (by content hash and engine).
+    pub plugin_cache_directory: PathBuf,
     /// Name servers for the `dns` capability (`ip:port`); empty = /etc/resolv.conf.
     pub dns_nameservers: Vec<SocketAddr>,
     /// The plugins, by name (`[plugins.NAME]` tables).

@@ -338,6 +338,7 @@ struct Raw {
     myhostname: Option<String>,
     mydomain: Option<String>,
     plugin_directory: Option<String>,
+    plugin_cache_directory: Option<String>,
     myorigin: Option<String>,
     mydestination: Option<Vec<String>>,
     smtpd_banner: Option<String>,
@@ -386,6 +387,7 @@ impl Config {
             maximal_queue_lifetime: Duration::from_secs(5 * 86400),
             smtpd_delay_reject: true,
             plugin_directory: PathBuf::new(),
+            plugin_cache_directory: PathBuf::new(),
             dns_nameservers: Vec::new(),
             plugins: BTreeMap::new(),
             chains: Chains::default(),
@@ -507,6 +509,7 @@ impl Config {
             "maximal_queue_lifetime" => self.maximal_queue_lifetime = duration(v)?,
             "smtpd_delay_reject" => self.smtpd_delay_reject = boolean(v)?,
             "plugin_directory" => raw.plugin_directory = Some(string(v)?),
+            "plugin_cache_directory" => raw.plugin_cache_directory = Some(string(v)?),
             "dns_nameservers" => {
                 self.dns_nameservers = list(v)?
                     .iter()
@@ -554,6 +557,10 @@ impl Config {
             .plugin_directory
             .unwrap_or_else(|| "$data_directory/plugins".into());
         self.plugin_directory = PathBuf::from(self.expand(&plugin_dir));
+        let cache_dir = raw
+            .plugin_cache_directory
+            .unwrap_or_else(|| "$data_directory/plugin-cache".into());
+        self.plugin_cache_directory = PathBuf::from(self.expand(&cache_dir));
         let home = raw
             .mail_home
             .unwrap_or_else(|| "$data_directory/mail/$user".into());

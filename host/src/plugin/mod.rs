@@ -191,13 +191,14 @@ impl PluginSet {
 }
 
 impl PluginRuntime {
-    /// The runtime for a configuration: engine, ticker, kv store in the data
-    /// directory, resolver.
+    /// The runtime for a configuration: the shared engine, the compiled-plugin
+    /// cache, the kv store in the data directory, the resolver.
     pub fn new(
         data_directory: &Path,
+        cache_directory: &Path,
         dns_servers: &[SocketAddr],
     ) -> Result<Arc<PluginRuntime>, String> {
-        let mut rt = Self::without_state(&data_directory.join("plugin-cache"))?;
+        let mut rt = Self::without_state(cache_directory)?;
         std::fs::create_dir_all(data_directory)
             .map_err(|e| format!("{}: {e}", data_directory.display()))?;
         let kv =

@@ -408,7 +408,8 @@ fn context_with(
     let resolver = Resolver::load(&cfg).expect("resolver");
     let (tx, arrivals) = mpsc::unbounded_channel();
     let spool = Spool::open(QueueDirs::new(cfg.queue_directory()), tx).expect("spool");
-    let runtime = crate::plugin::PluginRuntime::new(dir, &[]).expect("plugin runtime");
+    let runtime =
+        crate::plugin::PluginRuntime::new(dir, &dir.join("cache"), &[]).expect("plugin runtime");
     let ctx = SessionContext {
         config: Arc::new(cfg),
         resolver: Arc::new(resolver),
