@@ -72,6 +72,14 @@ enum Cmd {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Translate a Postfix main.cf into postern.toml, saying what was not carried over.
+    ImportPostfix {
+        /// The main.cf to read.
+        main_cf: PathBuf,
+        /// Where to write postern.toml (default: the current directory).
+        #[arg(short = 'o', long = "output", default_value = ".")]
+        output: PathBuf,
+    },
     /// Plugins.
     Plugin {
         #[command(subcommand)]
@@ -123,6 +131,7 @@ pub fn main() -> ExitCode {
         Cmd::Plugin {
             command: PluginCmd::List { config, data_dir },
         } => control_request(config.as_deref(), data_dir, "plugins"),
+        Cmd::ImportPostfix { main_cf, output } => import_postfix(&main_cf, &output),
     };
     match result {
         Ok(code) => code,
@@ -134,11 +143,7 @@ pub fn main() -> ExitCode {
 }
 
 fn load(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
-    let mut cfg = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(d) = data_dir {
-        cfg.data_directory = d;
-    }
-    Ok(cfg)
+    Config::load_with(config, data_dir.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -224,6 +229,24 @@ fn control_request(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn import_postfix(main_cf: &Path, output: &Path) -> anyhow::Result<ExitCode> {
+    let imported = crate::import::import(main_cf).map_err(|e| anyhow::anyhow!(e))?;
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let path = output.join("postern.toml");
+    std::fs::write(&path, &imported.toml)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for n in &imported.notes {
+        eprintln!("postern import-postfix: not carried over: {n}");
+    }
+    println!(
+        "postern import-postfix: wrote {} ({} parameter(s) not carried over)",
+        path.display(),
+        imported.notes.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging() {

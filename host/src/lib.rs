@@ -27,12 +27,14 @@
 //! - [`plugin`]: the WebAssembly runtime (the only module naming wasmtime).
 //! - [`policy`]: the chains of plugin steps per stage, swapped whole on reload.
 //! - [`control`]: the control socket behind `postern reload` and `plugin list`.
+//! - [`import`]: `postern import-postfix`, main.cf → postern.toml.
 //! - [`cli`]: the `postern` command line.
 
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod import;
 pub mod listener;
 pub mod plugin;
 pub mod policy;

@@ -113,7 +113,8 @@ PL_MAILDIR=$PL_DATA/mail/user/Maildir
 PN_LOG=$TMP/postern.log
 PN_PID=
 PL_PID=
-# A second postern with this many no-op Rust plugins at every stage (0: skip).
+# A second postern with this many no-op Rust plugins at every stage (0: skip);
+# NOOP_WASM names a prebuilt tests/plugins/noop component instead of building it.
 PLUGIN_CHAIN=${PLUGIN_CHAIN:-4}
 SRC_PID=
 
@@ -329,12 +330,16 @@ postern_setup() {
     [ "$PLUGIN_CHAIN" -gt 0 ] || return 0
 
     # The same server with a chain of PLUGIN_CHAIN no-op Rust plugins at every stage.
-    log "building the no-op plugin (cargo build --target wasm32-wasip2 --profile plugin)"
-    (cd "$REPO_ROOT" && CARGO_TARGET_DIR=$REPO_ROOT/target/wasm-plugins \
-        cargo build --quiet --target wasm32-wasip2 --profile plugin -p postern-test-noop) >&2 \
-        || die "building the no-op plugin failed"
     mkdir -p "$PL_DATA/plugins"
-    cp "$REPO_ROOT/target/wasm-plugins/wasm32-wasip2/plugin/postern_test_noop.wasm" "$PL_DATA/plugins/noop.wasm"
+    if [ -n "${NOOP_WASM:-}" ]; then
+        cp "$NOOP_WASM" "$PL_DATA/plugins/noop.wasm" || die "NOOP_WASM=$NOOP_WASM cannot be copied"
+    else
+        log "building the no-op plugin (cargo build --target wasm32-wasip2 --profile plugin)"
+        (cd "$REPO_ROOT" && CARGO_TARGET_DIR=$REPO_ROOT/target/wasm-plugins \
+            cargo build --quiet --target wasm32-wasip2 --profile plugin -p postern-test-noop) >&2 \
+            || die "building the no-op plugin failed"
+        cp "$REPO_ROOT/target/wasm-plugins/wasm32-wasip2/plugin/postern_test_noop.wasm" "$PL_DATA/plugins/noop.wasm"
+    fi
     local block="" steps="" i stage
     for i in $(seq 1 "$PLUGIN_CHAIN"); do
         block+=$'\n'"[plugins.noop$i]"$'\n'"path = \"noop.wasm\""$'\n'

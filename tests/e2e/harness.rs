@@ -49,7 +49,7 @@ impl Server {
     pub fn start_with(dir: &Path, args: &[&str], cwd: &Path, config: PathBuf) -> Server {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let log = dir.join(format!("postern-{n}.log"));
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(args)
             .current_dir(cwd)
             .env("POSTERN_LOG", "info")
@@ -60,12 +60,21 @@ impl Server {
             .expect("start postern");
         // Compiling a large (Python, JavaScript) component on a loaded machine takes a while.
         let addr = wait_for(Duration::from_secs(180), || {
+            // A server that exited will not start: stop waiting at once.
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(None);
+            }
             let text = std::fs::read_to_string(&log).ok()?;
             text.lines()
                 .find_map(|l| l.split("listening on ").nth(1))
                 .and_then(|a| a.trim().parse().ok())
+                .map(Some)
         })
+        .flatten()
         .unwrap_or_else(|| {
+            // No Server exists yet to do it on drop: never leave a stray server behind.
+            let _ = child.kill();
+            let _ = child.wait();
             panic!(
                 "postern did not start: {}",
                 std::fs::read_to_string(&log).unwrap_or_default()

@@ -149,12 +149,22 @@ impl Config {
 
     /// Reads `path`, or the embedded default when `path` is `None`.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigErrors> {
+        Self::load_with(path, None)
+    }
+
+    /// Like [`Config::load`], with `data_directory` overridden (`--data-dir`)
+    /// before the values derived from it (`mail_home`, `plugin_directory`...)
+    /// are expanded.
+    pub fn load_with(
+        path: Option<&Path>,
+        data_directory: Option<&Path>,
+    ) -> Result<Self, ConfigErrors> {
         let Some(path) = path else {
-            return Self::embedded();
+            return value::parse(EMBEDDED_DEFAULT, "<embedded default>", data_directory);
         };
         let name = path.display().to_string();
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text, &name),
+            Ok(text) => value::parse(&text, &name, data_directory),
             Err(e) => Err(ConfigErrors(vec![ConfigError {
                 file: name,
                 line: 0,
@@ -166,7 +176,7 @@ impl Config {
 
     /// Parses configuration text; `source` names it in error messages.
     pub fn parse(text: &str, source: &str) -> Result<Self, ConfigErrors> {
-        value::parse(text, source)
+        value::parse(text, source, None)
     }
 
     /// Whether `domain` is one of `mydestination` (case-insensitive).

@@ -178,3 +178,21 @@ fn plugin_errors_point_into_the_table() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn data_directory_override_reaches_derived_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "myhostname = \"mx.test\"\n").expect("write");
+    let cfg = Config::load_with(Some(&path), Some(Path::new("/srv/pd"))).expect("load");
+    assert_eq!(cfg.data_directory, PathBuf::from("/srv/pd"));
+    assert_eq!(
+        cfg.mail_home,
+        MailHome::Template("/srv/pd/mail/$user".into())
+    );
+    assert_eq!(cfg.plugin_directory, PathBuf::from("/srv/pd/plugins"));
+    assert_eq!(
+        cfg.plugin_cache_directory,
+        PathBuf::from("/srv/pd/plugin-cache")
+    );
+}

@@ -249,7 +249,11 @@ struct Nested {
 }
 
 /// Reads one document. Errors are collected, not returned at the first.
-pub(super) fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
+pub(super) fn parse(
+    text: &str,
+    source: &str,
+    data_directory: Option<&std::path::Path>,
+) -> Result<Config, ConfigErrors> {
     let lines = LineIndex::new(text);
     let err = |span: std::ops::Range<usize>, key: &str, message: String| ConfigError {
         file: source.to_owned(),
@@ -282,6 +286,9 @@ pub(super) fn parse(text: &str, source: &str) -> Result<Config, ConfigErrors> {
         if let Err(message) = cfg.set(key, value.get_ref(), &mut raw) {
             errors.push(err(span, key, message));
         }
+    }
+    if let Some(d) = data_directory {
+        raw.data_directory = Some(d.display().to_string());
     }
     cfg.finish(raw);
     if table.contains_key("plugins") || table.contains_key("chains") {

@@ -618,6 +618,20 @@ impl Instances {
     }
 }
 
+/// Puts the message in the store's table for one call: the owned handle (to
+/// delete afterwards) and the borrow the guest receives.
+fn lend(
+    store: &mut Store<HostState>,
+    message: &Arc<Vec<u8>>,
+) -> wasmtime::Result<(Resource<MessageBody>, Resource<MessageBody>)> {
+    let own = store
+        .data_mut()
+        .table
+        .push(MessageBody::new(message.clone()))?;
+    let borrow = Resource::<MessageBody>::new_borrow(own.rep());
+    Ok((own, borrow))
+}
+
 /// Makes the call through the generated bindings.
 async fn dispatch(
     p: &LoadedPlugin,
@@ -684,11 +698,7 @@ async fn dispatch(
                 .as_ref()
                 .ok_or_else(no_stage)?
                 .load(&mut *store, instance)?;
-            let own = store
-                .data_mut()
-                .table
-                .push(MessageBody::new(message.clone()))?;
-            let borrow = Resource::<MessageBody>::new_borrow(own.rep());
+            let (own, borrow) = lend(store, message)?;
             let r = g
                 .call_on_data(
                     &mut *store,
@@ -711,11 +721,7 @@ async fn dispatch(
                 .as_ref()
                 .ok_or_else(no_stage)?
                 .load(&mut *store, instance)?;
-            let own = store
-                .data_mut()
-                .table
-                .push(MessageBody::new(message.clone()))?;
-            let borrow = Resource::<MessageBody>::new_borrow(own.rep());
+            let (own, borrow) = lend(store, message)?;
             let r = g
                 .call_on_deliver(
                     &mut *store,

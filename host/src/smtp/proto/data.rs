@@ -106,14 +106,9 @@ impl DataReceiver {
                             return s;
                         }
                     }
+                    // Text: the Text state copies the run.
                     _ => {
-                        // Copy the run up to the next CR or LF in one go.
-                        let end = input[i..]
-                            .iter()
-                            .position(|&c| c == b'\r' || c == b'\n')
-                            .map_or(input.len(), |p| i + p);
-                        self.emit(out, &input[i - 1..end]);
-                        i = end;
+                        i -= 1;
                         self.state = State::Text;
                     }
                 },
@@ -151,6 +146,7 @@ impl DataReceiver {
                             return s;
                         }
                     }
+                    // Copy the run up to the next CR or LF in one go.
                     _ => {
                         let end = input[i..]
                             .iter()
