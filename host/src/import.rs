@@ -113,7 +113,7 @@ fn not_yet(name: &str) -> Option<&'static str> {
             "restriction lists need the restrictions and rbl plugins of the default bundle, not available yet; until then postern refuses relaying and unknown users itself"
         }
         "header_checks" | "mime_header_checks" | "nested_header_checks" | "body_checks" => {
-            "needs the header-checks plugin of the default bundle, not available yet"
+            "use the header-checks plugin (plugins/header-checks) with this table in its `files`; it is not bundled with the binary yet"
         }
         "content_filter" => "after-queue content filters (amavis) are not implemented yet",
         "mailbox_command" => {

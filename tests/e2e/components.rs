@@ -21,6 +21,7 @@ const RUST: &[(&str, &str)] = &[
     ("postern-test-hostile", "postern_test_hostile"),
     ("postern-test-filing", "postern_test_filing"),
     ("postern-example-rbl", "postern_example_rbl"),
+    ("postern-header-checks", "postern_header_checks"),
 ];
 
 fn build_rust() -> Result<(), String> {

@@ -490,3 +490,82 @@ fn plugin_list_reload_and_sighup() {
     );
     assert!(server.stop());
 }
+
+/// A multipart message with one attachment named `name`.
+fn with_attachment(name: &str) -> Vec<u8> {
+    format!(
+        "From: <a@example.org>\r\nTo: <joe@localhost>\r\nSubject: file {name}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+         --b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--b1--\r\n.\r\n"
+    )
+    .into_bytes()
+}
+
+fn send_raw(server: &Server, message: &[u8]) -> String {
+    let mut s = server.connect();
+    s.cmd("EHLO c.test", "250");
+    s.cmd("MAIL FROM:<a@example.org>", "250");
+    s.cmd("RCPT TO:<joe@localhost>", "250");
+    s.cmd("DATA", "354");
+    s.send(message);
+    let r = s.reply();
+    s.cmd("QUIT", "221");
+    r
+}
+
+#[test]
+fn seed_mime_header_checks_reject_executables_and_reload_with_the_table() {
+    let dir = tempdir();
+    install(
+        "postern_header_checks",
+        &dir.path().join("plugins"),
+        "header-checks.wasm",
+    );
+    let table = dir.path().join("mime_header_checks.regexp");
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/seed/mime_header_checks.regexp");
+    std::fs::copy(&seed, &table).expect("copy table");
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            "",
+            &format!(
+                "[plugins.hc]\npath = \"header-checks.wasm\"\ncapabilities = [\"log\"]\nfiles = {{ mime_header_checks = \"{}\" }}\n[chains]\ndata = [\"hc\"]\n",
+                table.display()
+            ),
+        ),
+    );
+    let r = send_raw(&server, &with_attachment("virus.exe"));
+    assert_eq!(
+        r,
+        "550 5.7.1 Attachment type not allowed. File \"virus.exe\" has the unacceptable extension \"exe\"\r\n",
+        "{}",
+        server.log()
+    );
+    let r = send_raw(&server, &with_attachment("report.pdf"));
+    assert!(
+        r.starts_with("250 2.0.0 Ok: queued"),
+        "{r}\n{}",
+        server.log()
+    );
+    assert_eq!(server.wait_for_mail("joe", 1).len(), 1);
+
+    // Editing the table is a reload: PDFs are refused from now on.
+    let mut text = std::fs::read_to_string(&table).expect("read");
+    text.push_str("/^Content-Disposition:.*filename=\"?.*\\.pdf\"?/ REJECT no PDFs here\n");
+    std::fs::write(dir.path().join("table.tmp"), text).expect("write");
+    std::fs::rename(dir.path().join("table.tmp"), &table).expect("rename");
+    let refused = wait_for(Duration::from_secs(60), || {
+        let r = send_raw(&server, &with_attachment("again.pdf"));
+        r.starts_with("550").then_some(r)
+    });
+    assert_eq!(
+        refused.as_deref(),
+        Some("550 5.7.1 no PDFs here\r\n"),
+        "{}",
+        server.log()
+    );
+    assert!(server.stop());
+}
