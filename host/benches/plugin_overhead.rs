@@ -18,7 +18,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,54 +27,22 @@ use postern::config::Config;
 use postern::plugin::types::{ClientInfo, EnvelopeInfo, HookInput};
 use postern::plugin::{Instances, PluginRuntime, PluginSet};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+/// The end-to-end tests' builder: Rust plugins with cargo, the Python and
+/// JavaScript examples with their scripts, once.
+#[path = "../../tests/e2e/components.rs"]
+mod components;
 
 fn build_components(out: &Path) -> Vec<&'static str> {
     std::fs::create_dir_all(out).expect("out dir");
-    let target = repo().join("target/wasm-plugins");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(repo())
-        .env("CARGO_TARGET_DIR", &target)
-        .args([
-            "build",
-            "--quiet",
-            "--target",
-            "wasm32-wasip2",
-            "--profile",
-            "plugin",
-        ])
-        .args(["-p", "postern-test-noop", "-p", "postern-example-rbl"])
-        .status()
-        .expect("cargo");
-    assert!(status.success(), "building the Rust plugins failed");
-    for name in ["postern_test_noop", "postern_example_rbl"] {
-        std::fs::copy(
-            target.join(format!("wasm32-wasip2/plugin/{name}.wasm")),
-            out.join(format!("{name}.wasm")),
-        )
-        .expect("copy");
+    for (name, file) in [
+        ("postern_test_noop", "postern_test_noop.wasm"),
+        ("postern_example_rbl", "postern_example_rbl.wasm"),
+        ("python-greylist", "python-greylist.wasm"),
+        ("js-subject-tag", "js-subject-tag.wasm"),
+    ] {
+        components::install(name, out, file);
     }
-    let mut built = vec!["rust"];
-    for (example, lang) in [("python-greylist", "python"), ("js-subject-tag", "js")] {
-        let ok = Command::new("bash")
-            .arg(
-                repo()
-                    .join("plugins/examples")
-                    .join(example)
-                    .join("build.sh"),
-            )
-            .arg(out.join(format!("{example}.wasm")))
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            built.push(lang);
-        } else {
-            eprintln!("skipping {lang}: {example}/build.sh failed");
-        }
-    }
-    built
+    vec!["rust", "python", "js"]
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
