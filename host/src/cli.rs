@@ -80,6 +80,27 @@ enum Cmd {
         #[arg(short = 'o', long = "output", default_value = ".")]
         output: PathBuf,
     },
+    /// Run every stage's chain on a message without sending mail, and print
+    /// each step's verdict and edits.
+    FilterTest {
+        /// Configuration file (default: the embedded configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The envelope sender.
+        #[arg(long, default_value = "sender@example.org")]
+        from: String,
+        /// An envelope recipient (may be repeated).
+        #[arg(long = "to", default_value = "postmaster@localhost")]
+        to: Vec<String>,
+        /// The client's address.
+        #[arg(long, default_value = "127.0.0.1")]
+        client: std::net::IpAddr,
+        /// The HELO name.
+        #[arg(long, default_value = "client.example.org")]
+        helo: String,
+        /// The message (RFC 5322, LF or CR LF line ends).
+        message: PathBuf,
+    },
     /// Plugins.
     Plugin {
         #[command(subcommand)]
@@ -132,6 +153,23 @@ pub fn main() -> ExitCode {
             command: PluginCmd::List { config, data_dir },
         } => control_request(config.as_deref(), data_dir, "plugins"),
         Cmd::ImportPostfix { main_cf, output } => import_postfix(&main_cf, &output),
+        Cmd::FilterTest {
+            config,
+            from,
+            to,
+            client,
+            helo,
+            message,
+        } => filter_test(
+            config.as_deref(),
+            &message,
+            crate::filter_test::Pretend {
+                from,
+                to,
+                client,
+                helo,
+            },
+        ),
     };
     match result {
         Ok(code) => code,
@@ -229,6 +267,22 @@ fn control_request(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn filter_test(
+    config: Option<&Path>,
+    message: &Path,
+    pretend: crate::filter_test::Pretend,
+) -> anyhow::Result<ExitCode> {
+    let cfg = load(config, None)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = rt
+        .block_on(crate::filter_test::run(&cfg, message, &pretend))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn import_postfix(main_cf: &Path, output: &Path) -> anyhow::Result<ExitCode> {

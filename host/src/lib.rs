@@ -28,12 +28,14 @@
 //! - [`policy`]: the chains of plugin steps per stage, swapped whole on reload.
 //! - [`control`]: the control socket behind `postern reload` and `plugin list`.
 //! - [`import`]: `postern import-postfix`, main.cf → postern.toml.
+//! - [`filter_test`]: `postern filter-test`, every chain run on one message.
 //! - [`cli`]: the `postern` command line.
 
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod delivery;
+pub mod filter_test;
 pub mod import;
 pub mod listener;
 pub mod plugin;

@@ -569,3 +569,66 @@ fn seed_mime_header_checks_reject_executables_and_reload_with_the_table() {
     );
     assert!(server.stop());
 }
+
+#[test]
+fn filter_test_prints_every_step_without_sending_mail() {
+    let dir = tempdir();
+    let plugins = dir.path().join("plugins");
+    install("postern_header_checks", &plugins, "header-checks.wasm");
+    install("postern_test_filing", &plugins, "filing.wasm");
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/seed/mime_header_checks.regexp");
+    let config = dir.path().join("postern.toml");
+    std::fs::write(
+        &config,
+        config_with(
+            dir.path(),
+            "",
+            &format!(
+                "[plugins.hc]\npath = \"header-checks.wasm\"\ncapabilities = [\"log\"]\nfiles = {{ mime_header_checks = \"{}\" }}\n\
+                 [plugins.filing]\npath = \"filing.wasm\"\n[chains]\ndata = [\"filing\", \"hc\"]\ndeliver = [\"filing\"]\n",
+                seed.display()
+            ),
+        ),
+    )
+    .expect("config");
+    let eml = dir.path().join("virus.eml");
+    let mut message = with_attachment("virus.exe");
+    message.truncate(message.len() - 3); // no SMTP end-of-data marker in a file
+    std::fs::write(&eml, &message).expect("eml");
+    let out = Command::new(BIN)
+        .args(["filter-test", "--config"])
+        .arg(&config)
+        .args([
+            "--from",
+            "a@example.org",
+            "--to",
+            "joe@localhost",
+            "--to",
+            "ann+lists@localhost",
+        ])
+        .arg(&eml)
+        .output()
+        .expect("filter-test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("data: filing: continue [add-header X-Filing: seen]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("data: hc: reject 550 5.7.1 Attachment type not allowed. File \"virus.exe\" has the unacceptable extension \"exe\""),
+        "{text}"
+    );
+    assert!(text.contains("deliver <ann+lists@localhost>: filing: continue [add-header X-Filed-For: ann] [set-folder Lists]"), "{text}");
+    // Nothing was sent or queued.
+    assert!(
+        !dir.path().join("data/queue").exists()
+            || std::fs::read_dir(dir.path().join("data/queue/active"))
+                .map_or(true, |mut d| d.next().is_none())
+    );
+}
