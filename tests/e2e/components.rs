@@ -22,6 +22,7 @@ const RUST: &[(&str, &str)] = &[
     ("postern-test-filing", "postern_test_filing"),
     ("postern-example-rbl", "postern_example_rbl"),
     ("postern-header-checks", "postern_header_checks"),
+    ("postern-rbl", "postern_rbl"),
 ];
 
 fn build_rust() -> Result<(), String> {

@@ -632,3 +632,39 @@ fn filter_test_prints_every_step_without_sending_mail() {
                 .map_or(true, |mut d| d.next().is_none())
     );
 }
+
+#[test]
+fn rbl_plugin_follows_postfix_reply_filters_and_error_codes() {
+    let dir = tempdir();
+    // 127.0.0.1: listed (127.0.0.2 with a TXT); 127.0.0.3: a Spamhaus-style
+    // error answer, never a listing; 127.0.0.4: listed as 127.0.0.20, outside the filter.
+    let dns = Rbldnsd::start(&[(
+        "zen.test",
+        ":127.0.0.2:Listed, see https://zen.test/$\n127.0.0.1\n127.0.0.3 :127.255.255.254:error\n127.0.0.4 :127.0.0.20:other list\n",
+    )]);
+    install("postern_rbl", &dir.path().join("plugins"), "rbl.wasm");
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            &format!("dns_nameservers = [\"127.0.0.1:{}\"]\n", dns.port),
+            "[plugins.rbl]\npath = \"rbl.wasm\"\ncapabilities = [\"dns\", \"log\"]\n[chains]\nrcpt = [\"rbl reject_rbl_client zen.test=127.0.0.[2..11]\"]\n",
+        ),
+    );
+    let listed = server.smtplib(&["--to", "joe@localhost", "--source", "127.0.0.1"]);
+    assert!(
+        listed[0].contains("554")
+            && listed[0].contains("Service unavailable; Client host [127.0.0.1] blocked using zen.test; Listed, see https://zen.test/127.0.0.1"),
+        "{listed:?}\n{}",
+        server.log()
+    );
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let ok = server.smtplib(&["--to", "joe@localhost", "--source", source]);
+        assert!(
+            ok[0].starts_with("OK "),
+            "{source}: {ok:?}\n{}",
+            server.log()
+        );
+    }
+    assert!(server.stop());
+}
