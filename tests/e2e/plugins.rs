@@ -488,6 +488,27 @@ fn plugin_list_reload_and_sighup() {
             .lines()
             .any(|l| l.starts_with("noop ") && l.split_whitespace().nth(4) == Some("4"))
     );
+    // Editing the configuration file is a reload too.
+    let text = std::fs::read_to_string(&server.config)
+        .expect("read")
+        .replace(
+            "[chains]",
+            "[plugins.second]\npath = \"noop.wasm\"\n[chains]",
+        );
+    std::fs::write(dir.path().join("new.toml"), text).expect("write");
+    std::fs::rename(dir.path().join("new.toml"), &server.config).expect("rename");
+    let second = wait_for(Duration::from_secs(30), || {
+        let list = Command::new(BIN)
+            .args(["plugin", "list", "--config"])
+            .arg(&server.config)
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .any(|l| l.starts_with("second "))
+            .then_some(())
+    });
+    assert!(second.is_some(), "{}", server.log());
     assert!(server.stop());
 }
 
@@ -667,4 +688,36 @@ fn rbl_plugin_follows_postfix_reply_filters_and_error_codes() {
         );
     }
     assert!(server.stop());
+}
+
+#[test]
+fn a_missing_stage_or_a_failing_configure_stops_the_load() {
+    let dir = tempdir();
+    let plugins = dir.path().join("plugins");
+    install("postern_test_hostile", &plugins, "hostile.wasm");
+    install("js-subject-tag", &plugins, "tag.wasm");
+    let check = |plugins_toml: &str| {
+        let path = dir.path().join("postern.toml");
+        std::fs::write(&path, config_with(dir.path(), "", plugins_toml)).expect("write");
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .expect("check");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The JavaScript plugin exports only the data stage.
+    let err = check("[plugins.tag]\npath = \"tag.wasm\"\n[chains]\nrcpt = [\"tag\"]\n");
+    assert!(
+        err.contains(
+            "plugin `tag`: is in the rcpt chain but does not export that stage (it exports: data)"
+        ),
+        "{err}"
+    );
+    // configure refuses its settings.
+    let err = check(
+        "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\nconfig = { mode = \"config-error\" }\n",
+    );
+    assert!(err.contains("plugin `h`: configure failed"), "{err}");
 }
