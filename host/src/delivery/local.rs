@@ -168,10 +168,10 @@ impl LocalDelivery {
         msg: &QueueFile,
         target: &DeliveryInfo,
     ) -> Result<DeliveryPlan, DeliveryOutcome> {
-        let mut ptxn = self.policy.transaction();
-        if !ptxn.has_chain(Stage::Deliver) {
+        if !self.policy.has_chain(Stage::Deliver) {
             return Ok(DeliveryPlan::default());
         }
+        let mut ptxn = self.policy.transaction();
         let envelope = EnvelopeInfo {
             sender: msg.envelope.sender.clone(),
             recipients: msg

@@ -113,6 +113,12 @@ impl Policy {
         self.current.store(Arc::new(set));
     }
 
+    /// Whether `stage` has a chain now (checked without taking a reference
+    /// count): without one, callers build no transaction and no inputs.
+    pub fn has_chain(&self, stage: Stage) -> bool {
+        !self.current.load().chains.get(stage).is_empty()
+    }
+
     /// A transaction over the current policy.
     pub fn transaction(&self) -> PolicyTxn {
         PolicyTxn::new(self.snapshot())

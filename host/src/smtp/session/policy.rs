@@ -60,16 +60,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// (an empty chain costs nothing).
     fn ptxn_for(&mut self, stage: Stage) -> Option<&mut PolicyTxn> {
         if self.ptxn.is_none() {
-            let t = self.ctx.policy.transaction();
-            if !Stage::ALL.iter().any(|s| t.has_chain(*s)) {
+            if !Stage::ALL.iter().any(|s| self.ctx.policy.has_chain(*s)) {
                 return None;
             }
-            self.ptxn = Some(t);
+            self.ptxn = Some(self.ctx.policy.transaction());
         }
         self.ptxn.as_mut().filter(|t| t.has_chain(stage))
     }
 
     async fn run_chain(&mut self, stage: Stage, rcpt: Option<&str>) -> Option<Decision> {
+        // Without a chain at this stage, build nothing (the common, plugin-free path).
+        self.ptxn_for(stage)?;
         let client = self.client_info();
         let envelope = self.envelope_info();
         let helo = client.helo.clone().unwrap_or_default();
