@@ -292,6 +292,16 @@ fn import_postfix(main_cf: &Path, output: &Path) -> anyhow::Result<ExitCode> {
     let path = output.join("postern.toml");
     std::fs::write(&path, &imported.toml)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    for (from, name) in &imported.copies {
+        let to = output.join(name);
+        std::fs::copy(from, &to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        println!(
+            "postern import-postfix: copied {} to {}",
+            from.display(),
+            to.display()
+        );
+    }
     for n in &imported.notes {
         eprintln!("postern import-postfix: not carried over: {n}");
     }

@@ -186,11 +186,16 @@ async fn trace(
             let _ = writeln!(out, "deliver <{rcpt}>: not a local recipient");
             continue;
         };
+        let home = crate::delivery::local::mail_home(&cfg.mail_home, &user);
         let delivery = DeliveryInfo {
             recipient: rcpt.clone(),
             user,
             extension,
             size: content.len() as u64,
+            home: home.map(|(path, owner)| crate::plugin::types::HomeDir {
+                path,
+                owner: owner.map(|(uid, _)| uid),
+            }),
         };
         // Deliver-stage instances are per delivery, as in the server.
         let mut dtxn = PolicyTxn::new(set.clone());

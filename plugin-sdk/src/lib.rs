@@ -42,7 +42,7 @@
 //!
 //! # Capabilities
 //!
-//! [`dns`], [`log`], [`kv`] and [`clock`] are host capabilities. A component
+//! [`dns`], [`log`], [`kv`], [`clock`] and [`home`] are host capabilities. A component
 //! imports only those it calls, and the host refuses to load a plugin whose
 //! imports are not granted to it in `postern.toml`. The SDK never calls one on
 //! its own behalf.
@@ -100,7 +100,7 @@
 //! - [`Verdict`], [`Outcome`] and their constructors (`verdict`).
 //! - [`Config`]: the plugin's settings (`config`).
 //! - [`Message`]: the message at the data and deliver stages (`message`).
-//! - Capabilities: [`dns`], [`log`], [`kv`], [`clock`]; [`mock`] stands in
+//! - Capabilities: [`dns`], [`log`], [`kv`], [`clock`], [`home`]; [`mock`] stands in
 //!   for the host on native targets.
 //! - Address helpers: [`reverse_ip`], [`dnsbl_query`], [`split_address`],
 //!   [`domain_of`] (`address`).
@@ -120,6 +120,7 @@ pub mod bindings;
 pub mod clock;
 mod config;
 pub mod dns;
+pub mod home;
 pub mod kv;
 pub mod log;
 mod message;

@@ -72,6 +72,7 @@ struct MockHost {
     queries: Vec<String>,
     logs: Vec<(Level, String)>,
     kv: HashMap<String, Stored>,
+    home: HashMap<String, String>,
     now_ms: u64,
 }
 
@@ -83,6 +84,7 @@ impl MockHost {
             queries: Vec::new(),
             logs: Vec::new(),
             kv: HashMap::new(),
+            home: HashMap::new(),
             now_ms: START_MS,
         }
     }
@@ -167,6 +169,15 @@ pub fn set_now_ms(now_ms: u64) {
 /// Moves the mock clock forward.
 pub fn advance_ms(ms: u64) {
     with_host(|host| host.now_ms = host.now_ms.saturating_add(ms));
+}
+
+/// Puts the file `name` in the current recipient's mail home, as
+/// [`crate::home::read_file`] finds it; `None` removes it.
+pub fn home_file(name: &str, content: Option<&str>) {
+    with_host(|host| match content {
+        Some(text) => host.home.insert(name.to_owned(), text.to_owned()),
+        None => host.home.remove(name),
+    });
 }
 
 /// Builds a filter from its configuration as JSON, as the host does:
@@ -313,6 +324,15 @@ pub(crate) mod clock_host {
 
     pub(crate) fn now_ms() -> u64 {
         with_host(|host| host.now_ms)
+    }
+}
+
+/// The native side of [`crate::home`].
+pub(crate) mod home_host {
+    use super::*;
+
+    pub(crate) fn read_file(name: &str) -> Option<String> {
+        with_host(|host| host.home.get(name).cloned())
     }
 }
 

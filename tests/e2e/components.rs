@@ -23,6 +23,8 @@ const RUST: &[(&str, &str)] = &[
     ("postern-example-rbl", "postern_example_rbl"),
     ("postern-header-checks", "postern_header_checks"),
     ("postern-rbl", "postern_rbl"),
+    ("postern-restrictions", "postern_restrictions"),
+    ("postern-mailfilter", "postern_mailfilter"),
 ];
 
 fn build_rust() -> Result<(), String> {

@@ -17,6 +17,13 @@ impl Rbldnsd {
     /// Serves `zones`: (zone name, ip4set file contents), e.g.
     /// `("zen.test", ":127.0.0.2:Listed, see https://zen.test/$\n127.0.0.1\n")`.
     pub fn start(zones: &[(&str, &str)]) -> Rbldnsd {
+        let typed: Vec<_> = zones.iter().map(|(z, d)| (*z, "ip4set", *d)).collect();
+        Self::start_typed(&typed)
+    }
+
+    /// Serves `zones`: (zone name, rbldnsd dataset type, data), e.g.
+    /// `("example.test", "generic", "known A 192.0.2.1\n")`.
+    pub fn start_typed(zones: &[(&str, &str, &str)]) -> Rbldnsd {
         // rbldnsd refuses to run as root and reads its zones as `nobody`:
         // the directory must be readable by that user.
         let tmp = tempfile::Builder::new()
@@ -27,10 +34,10 @@ impl Rbldnsd {
         std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
         let mut specs = Vec::new();
-        for (zone, data) in zones {
-            let file = format!("{zone}.ip4set");
+        for (zone, kind, data) in zones {
+            let file = format!("{zone}.{kind}");
             std::fs::write(work.join(&file), data).expect("zone file");
-            specs.push(format!("{zone}:ip4set:{file}"));
+            specs.push(format!("{zone}:{kind}:{file}"));
         }
         let port = UdpSocket::bind("127.0.0.1:0")
             .and_then(|s| s.local_addr())
@@ -54,7 +61,7 @@ impl Rbldnsd {
         };
         let probe = zones
             .first()
-            .map(|(z, _)| format!("2.0.0.127.{z}"))
+            .map(|(z, _, _)| format!("2.0.0.127.{z}"))
             .unwrap_or_default();
         let up = wait_for(Duration::from_secs(10), || {
             answers(port, &probe).then_some(())

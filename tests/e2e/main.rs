@@ -12,3 +12,4 @@ mod crash;
 mod delivery;
 mod plugins;
 mod protocol;
+mod seed;

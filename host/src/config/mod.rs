@@ -86,6 +86,9 @@ pub struct Config {
     pub myorigin: String,
     /// Domains delivered locally (lower case).
     pub mydestination: Vec<String>,
+    /// Domains this server relays to (besides `mydestination`), for
+    /// `reject_unauth_destination`; empty by default as in Postfix ≥ 3.0.
+    pub relay_domains: Vec<String>,
     /// Trusted client networks.
     pub mynetworks: Vec<Cidr>,
     /// Text after `220 ` in the greeting.
@@ -190,6 +193,53 @@ impl Config {
     /// Whether `ip` is inside `mynetworks`.
     pub fn in_mynetworks(&self, ip: std::net::IpAddr) -> bool {
         self.mynetworks.iter().any(|n| n.contains(ip))
+    }
+
+    /// A plugin's settings (`config` JSON) with main parameters expanded in
+    /// its strings: a string that is exactly `$mydestination`,
+    /// `$relay_domains` or `$mynetworks` becomes that list; `$myhostname`,
+    /// `$mydomain`, `$myorigin`, `$recipient_delimiter`, `$mail_name` and
+    /// `$data_directory` expand anywhere in a string. So a plugin's table can
+    /// say `relay_domains = "$relay_domains"`, as main.cf would.
+    pub fn expand_plugin_config(&self, json: &str) -> Result<String, String> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("config: {e}"))?;
+        self.expand_json(&mut value);
+        Ok(value.to_string())
+    }
+
+    fn expand_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                let name = s
+                    .strip_prefix("${")
+                    .and_then(|n| n.strip_suffix('}'))
+                    .or_else(|| s.strip_prefix('$'));
+                let list = match name {
+                    Some("mydestination") => Some(self.mydestination.clone()),
+                    Some("relay_domains") => Some(self.relay_domains.clone()),
+                    Some("mynetworks") => {
+                        Some(self.mynetworks.iter().map(ToString::to_string).collect())
+                    }
+                    _ => None,
+                };
+                *value = match list {
+                    Some(items) => Value::Array(items.into_iter().map(Value::String).collect()),
+                    None if s.contains('$') => {
+                        let delim = self.recipient_delimiter.clone();
+                        let s = s
+                            .replace("${recipient_delimiter}", &delim)
+                            .replace("$recipient_delimiter", &delim);
+                        Value::String(self.expand(&s))
+                    }
+                    None => return,
+                };
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.expand_json(v)),
+            Value::Object(map) => map.values_mut().for_each(|v| self.expand_json(v)),
+            _ => {}
+        }
     }
 
     /// The spool directory.

@@ -196,3 +196,46 @@ fn data_directory_override_reaches_derived_values() {
         PathBuf::from("/srv/pd/plugin-cache")
     );
 }
+
+#[test]
+fn plugin_settings_may_name_main_parameters() {
+    let cfg = Config::parse(
+        r#"
+myhostname = "mx.example.test"
+mydestination = "example.test, localhost"
+relay_domains = "$mydestination, relay.test"
+mynetworks = "127.0.0.0/8"
+recipient_delimiter = "+"
+"#,
+        "t.toml",
+    )
+    .expect("parses");
+    assert_eq!(
+        cfg.relay_domains,
+        ["example.test", "localhost", "relay.test"]
+    );
+    let json = cfg
+        .expand_plugin_config(
+            r#"{"mydestination": "$mydestination", "relay_domains": "${relay_domains}",
+                "nets": "$mynetworks", "helo": "$myhostname ok", "d": "$recipient_delimiter",
+                "n": 3, "files": {"x": "$nope"}}"#,
+        )
+        .expect("expands");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        v["mydestination"],
+        serde_json::json!(["example.test", "localhost"])
+    );
+    assert_eq!(v["relay_domains"][2], "relay.test");
+    assert_eq!(v["nets"], serde_json::json!(["127.0.0.0/8"]));
+    assert_eq!(v["helo"], "mx.example.test ok");
+    assert_eq!(v["d"], "+");
+    assert_eq!(v["n"], 3);
+    assert_eq!(v["files"]["x"], "$nope", "unknown names stay as they are");
+    assert!(
+        Config::embedded()
+            .expect("default")
+            .relay_domains
+            .is_empty()
+    );
+}

@@ -42,6 +42,15 @@ impl Cidr {
     }
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}/{}", self.prefix),
+            IpAddr::V6(a) => write!(f, "[{a}]/{}", self.prefix),
+        }
+    }
+}
+
 impl FromStr for Cidr {
     type Err = String;
 
@@ -110,15 +119,18 @@ pub enum Capability {
     Kv,
     /// `postern:mta/clock`.
     Clock,
+    /// `postern:mta/home`: read files in the recipient's mail home.
+    Home,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Dns,
         Capability::Log,
         Capability::Kv,
         Capability::Clock,
+        Capability::Home,
     ];
 
     /// The name used in the configuration and in the WIT interface.
@@ -128,6 +140,7 @@ impl Capability {
             Capability::Log => "log",
             Capability::Kv => "kv",
             Capability::Clock => "clock",
+            Capability::Home => "home",
         }
     }
 }
@@ -348,6 +361,7 @@ struct Raw {
     plugin_cache_directory: Option<String>,
     myorigin: Option<String>,
     mydestination: Option<Vec<String>>,
+    relay_domains: Option<Vec<String>>,
     smtpd_banner: Option<String>,
     mail_home: Option<String>,
     data_directory: Option<String>,
@@ -363,6 +377,7 @@ impl Config {
             mydomain: String::new(),
             myorigin: String::new(),
             mydestination: Vec::new(),
+            relay_domains: Vec::new(),
             mynetworks: vec![
                 Cidr {
                     addr: IpAddr::from([127, 0, 0, 0]),
@@ -458,6 +473,7 @@ impl Config {
             "mydomain" => raw.mydomain = Some(hostname(&string(v)?)?),
             "myorigin" => raw.myorigin = Some(string(v)?),
             "mydestination" => raw.mydestination = Some(list(v)?),
+            "relay_domains" => raw.relay_domains = Some(list(v)?),
             "mynetworks" => {
                 self.mynetworks = list(v)?
                     .iter()
@@ -556,6 +572,16 @@ impl Config {
             .iter()
             .map(|d| self.expand(d).to_ascii_lowercase())
             .collect();
+        // Postfix ≥ 3.0 (compatibility_level 2): empty unless set.
+        let mut relay = Vec::new();
+        for d in raw.relay_domains.unwrap_or_default() {
+            if d == "$mydestination" || d == "${mydestination}" {
+                relay.extend(self.mydestination.iter().cloned());
+            } else {
+                relay.push(self.expand(&d).to_ascii_lowercase());
+            }
+        }
+        self.relay_domains = relay;
         let banner = raw
             .smtpd_banner
             .unwrap_or_else(|| "$myhostname ESMTP $mail_name".into());
@@ -595,7 +621,7 @@ impl Config {
     }
 
     /// Expands `$name` and `${name}` for the parameters that may be named.
-    fn expand(&self, s: &str) -> String {
+    pub(super) fn expand(&self, s: &str) -> String {
         let data_dir = self.data_directory.display().to_string();
         let lookup = |name: &str| -> Option<&str> {
             match name {
@@ -826,7 +852,7 @@ fn plugin_config(
                             .into_iter()
                             .find(|k| k.name() == c)
                             .ok_or_else(|| {
-                                format!("unknown capability `{c}` (use dns, log, kv, clock)")
+                                format!("unknown capability `{c}` (use dns, log, kv, clock, home)")
                             })
                     })
                     .collect::<Result<_, _>>()

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, MailHome, Stage};
-use crate::plugin::types::{DeliveryInfo, Edit, EnvelopeInfo, HookInput, Verdict};
+use crate::plugin::types::{DeliveryInfo, Edit, EnvelopeInfo, HomeDir, HookInput, Verdict};
 use crate::policy::Policy;
 use crate::queue::{Envelope, EnvelopeRcpt, QueueFile, QueueId, Spool};
 use crate::smtp::proto::Reply;
@@ -136,6 +136,10 @@ impl LocalDelivery {
                 _ => None,
             },
             size: msg.content.len() as u64,
+            home: Some(HomeDir {
+                path: home.clone(),
+                owner: owner.map(|(uid, _)| uid),
+            }),
         };
         let plan = match self.deliver_stage(msg, &target_info) {
             Ok(plan) => plan,
@@ -275,15 +279,20 @@ impl LocalDelivery {
 
     /// The mail home, and who should own new files there.
     fn mail_home(&self, user: &str) -> Result<(PathBuf, maildir::Owner), DeliveryOutcome> {
-        match &self.mail_home {
-            MailHome::Template(t) => Ok((PathBuf::from(t.replace("$user", user)), None)),
-            MailHome::Passwd => {
-                let (home, uid, gid) = passwd_entry(user).ok_or_else(|| {
-                    DeliveryOutcome::PermFail(format!("5.1.1 unknown user: \"{user}\""))
-                })?;
-                // As root, deliver as the user would (Postfix's local(8) runs as the recipient).
-                Ok((home, running_as_root().then_some((uid, gid))))
-            }
+        mail_home(&self.mail_home, user)
+            .ok_or_else(|| DeliveryOutcome::PermFail(format!("5.1.1 unknown user: \"{user}\"")))
+    }
+}
+
+/// `user`'s mail home, and the owner delivered files get (the user, when
+/// postern runs as root and homes come from /etc/passwd, as Postfix's
+/// local(8) runs as the recipient). `None`: no such user.
+pub fn mail_home(mail_home: &MailHome, user: &str) -> Option<(PathBuf, maildir::Owner)> {
+    match mail_home {
+        MailHome::Template(t) => Some((PathBuf::from(t.replace("$user", user)), None)),
+        MailHome::Passwd => {
+            let (home, uid, gid) = passwd_entry(user)?;
+            Some((home, running_as_root().then_some((uid, gid))))
         }
     }
 }

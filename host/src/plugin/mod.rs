@@ -20,6 +20,7 @@
 //!   counted, and the caller applies the plugin's `on_error`.
 
 mod bindings;
+pub mod bundle;
 pub mod caps;
 mod convert;
 pub mod engine;
@@ -261,7 +262,18 @@ impl PluginRuntime {
                 .and_then(|p| p.plugins.get(name))
                 .map_or_else(Default::default, |p| p.stats.clone());
             let rt = self.clone();
-            let (name2, spec2, dir) = (name.clone(), spec.clone(), cfg.plugin_directory.clone());
+            let mut spec2 = spec.clone();
+            match cfg.expand_plugin_config(&spec.config_json) {
+                Ok(json) => spec2.config_json = json,
+                Err(message) => {
+                    errors.push(LoadError {
+                        plugin: name.clone(),
+                        message,
+                    });
+                    continue;
+                }
+            }
+            let (name2, dir) = (name.clone(), cfg.plugin_directory.clone());
             let base = cfg.base_directory();
             let compiled =
                 tokio::task::spawn_blocking(move || rt.prepare(&name2, &spec2, &dir, &base, stats))
@@ -318,21 +330,17 @@ impl PluginRuntime {
         stats: Arc<PluginStats>,
     ) -> Result<LoadedPlugin, String> {
         let config_json = config_with_files(spec, base)?;
-        let path = if spec.path.is_absolute() {
-            spec.path.clone()
-        } else {
-            dir.join(&spec.path)
+        let (path, wasm) = match bundle::lookup(&spec.path) {
+            Some(builtin) => (spec.path.clone(), builtin?.to_vec()),
+            None => {
+                let path = if spec.path.is_absolute() {
+                    spec.path.clone()
+                } else {
+                    dir.join(&spec.path)
+                };
+                (path.clone(), read_component(&path)?)
+            }
         };
-        let size = std::fs::metadata(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .len();
-        if size > MAX_COMPONENT_BYTES {
-            return Err(format!(
-                "{}: {size} bytes is larger than {MAX_COMPONENT_BYTES}",
-                path.display()
-            ));
-        }
-        let wasm = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let hash = engine::content_hash(&wasm);
         let (component, compiled) = engine::load_component(&self.engine, &self.cache_dir, &wasm)
             .map_err(|e| format!("{}: not a usable component: {e}", path.display()))?;
@@ -365,6 +373,20 @@ impl PluginRuntime {
             stats,
         })
     }
+}
+
+/// Reads a component file, refusing one larger than [`MAX_COMPONENT_BYTES`].
+fn read_component(path: &Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if size > MAX_COMPONENT_BYTES {
+        return Err(format!(
+            "{}: {size} bytes is larger than {MAX_COMPONENT_BYTES}",
+            path.display()
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Largest file a plugin may be handed through `files`.
@@ -721,6 +743,7 @@ async fn dispatch(
                 .as_ref()
                 .ok_or_else(no_stage)?
                 .load(&mut *store, instance)?;
+            store.data_mut().home = delivery.home.clone();
             let (own, borrow) = lend(store, message)?;
             let r = g
                 .call_on_deliver(
@@ -731,6 +754,7 @@ async fn dispatch(
                     args,
                 )
                 .await;
+            store.data_mut().home = None;
             store.data_mut().table.delete(own)?;
             r
         }

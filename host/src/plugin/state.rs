@@ -67,6 +67,8 @@ pub struct HostState {
     pub max_ticks: u32,
     output: MemoryOutputPipe,
     output_logged: usize,
+    /// The recipient's mail home during a deliver-stage call (`home`).
+    pub home: Option<super::types::HomeDir>,
 }
 
 impl HostState {
@@ -103,6 +105,7 @@ impl HostState {
             max_ticks,
             output,
             output_logged: 0,
+            home: None,
         }
     }
 

@@ -50,6 +50,19 @@ pub struct DeliveryInfo {
     pub extension: Option<String>,
     /// The message size.
     pub size: u64,
+    /// The user's mail home and the owner its files must have, for the
+    /// `home` capability (`None`: not readable, e.g. in `filter-test`).
+    pub home: Option<HomeDir>,
+}
+
+/// A recipient's mail home, as the `home` capability may read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeDir {
+    /// The directory.
+    pub path: std::path::PathBuf,
+    /// The uid a file must belong to (the user, when delivering as root);
+    /// `None` when postern runs as the mail homes' owner itself.
+    pub owner: Option<u32>,
 }
 
 /// A plugin's decision (see the WIT for each case's meaning).

@@ -82,10 +82,12 @@ pub mod action;
 pub mod engine;
 pub mod mime;
 pub mod outcome;
-pub mod table;
+/// Postfix regexp tables: the `postern-regexp-table` crate, shared with the
+/// restrictions plugin's access(5) tables.
+pub use postern_regexp_table as table;
 
 use postern_plugin_sdk::serde_json::Value;
-use postern_plugin_sdk::{Client, Config, Envelope, Filter, Message, Outcome, log, register};
+use postern_plugin_sdk::{Client, Config, Envelope, Filter, Message, Outcome, log};
 
 use crate::engine::{Checks, Scan, TableClass};
 use crate::mime::Limits;
@@ -227,7 +229,7 @@ fn header_line(name: &str, value: &str) -> Vec<u8> {
     format!("{}: {}\r\n", clean(name), clean(value)).into_bytes()
 }
 
-register!(HeaderChecks);
+postern_plugin_sdk::register!(HeaderChecks);
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod dns;
+pub mod home;
 pub mod kv;
 pub mod log;
 pub mod message;

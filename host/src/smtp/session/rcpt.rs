@@ -1,5 +1,6 @@
-//! RCPT TO (RFC 5321 §4.1.1.3): local domains only until relaying exists;
-//! unknown local users are refused as Postfix's `local_recipient_maps` does.
+//! RCPT TO (RFC 5321 §4.1.1.3): the rcpt chain first, then local domains
+//! only (there is no relaying); unknown local users are refused as Postfix's
+//! `local_recipient_maps` does.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -18,11 +19,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.reply(Reply::too_many_recipients());
             return;
         }
-        if let Err(reply) = self.check_recipient(&rcpt.address) {
+        // Postfix's order: the restriction lists (with smtpd_delay_reject,
+        // the client, helo and sender ones too) decide first; then whether
+        // the address is deliverable here at all, whatever they said.
+        if let Err(reply) = self.rcpt_gate(&rcpt.address).await {
             self.reply(reply);
             return;
         }
-        if let Err(reply) = self.rcpt_gate(&rcpt.address).await {
+        if let Err(reply) = self.check_recipient(&rcpt.address) {
             self.reply(reply);
             return;
         }
