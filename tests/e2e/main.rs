@@ -7,6 +7,7 @@ mod components;
 mod dns;
 mod harness;
 
+mod bundle;
 mod cli;
 mod crash;
 mod delivery;

@@ -116,8 +116,21 @@
 //!
 //! # Configuration
 //!
-//! The host passes the server's parameters under `main`; a key of the same
-//! name in the plugin's own table overrides it:
+//! The plugin's table names the server's parameters it needs; postern.toml
+//! expands `$mydestination` and `$relay_domains` in a plugin's settings into
+//! the server's lists, so the usual table is:
+//!
+//! ```toml
+//! [plugins.restrictions]
+//! path = "builtin:restrictions"
+//! capabilities = ["dns", "log"]
+//! config = { mydestination = "$mydestination", relay_domains = "$relay_domains", recipient_delimiter = "$recipient_delimiter" }
+//! files = { access = "/etc/postfix/access" }   # for `check_*_access hash:access`
+//! ```
+//!
+//! Without `mydestination` the plugin refuses to load (every recipient would
+//! look like a relay attempt). The same keys may also come inside a `main`
+//! table, which the plugin's own keys override:
 //!
 //! - `mydestination`, `relay_domains` (lists of domains; `relay_domains`
 //!   entries also match subdomains, `.domain` matches subdomains only),
