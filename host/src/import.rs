@@ -219,6 +219,11 @@ struct Bundle {
     /// name → file name next to postern.toml.
     restriction_files: Vec<(String, String)>,
     check_files: Vec<(String, String)>,
+    /// `postscreen_dnsbl_sites`, `postscreen_dnsbl_threshold`, and whether
+    /// `postscreen_dnsbl_action` enforces them.
+    dnsbl_sites: Vec<String>,
+    dnsbl_threshold: Option<i64>,
+    dnsbl_enforce: bool,
 }
 
 /// A table named in main.cf (`type:/path`), located and queued for copying
@@ -345,20 +350,34 @@ fn bundle_toml(bundle: &Bundle) -> String {
         }
     };
     files(&mut t, "restrictions", &bundle.restriction_files);
+    t.push_str("\n[plugins.rbl]\npath = \"builtin:rbl\"\ncapabilities = [\"dns\", \"log\"]\n");
+    if !bundle.dnsbl_sites.is_empty() {
+        let threshold = bundle.dnsbl_threshold.unwrap_or(1);
+        let _ = writeln!(
+            t,
+            "config = {{ sites = {}, threshold = {threshold} }}",
+            list(&bundle.dnsbl_sites)
+        );
+    }
     t.push_str(
-        "\n[plugins.rbl]\npath = \"builtin:rbl\"\ncapabilities = [\"dns\", \"log\"]\n\
-         \n[plugins.header-checks]\npath = \"builtin:header-checks\"\ncapabilities = [\"log\"]\n",
+        "\n[plugins.header-checks]\npath = \"builtin:header-checks\"\ncapabilities = [\"log\"]\n",
     );
     files(&mut t, "header-checks", &bundle.check_files);
     t.push_str("\n[plugins.mailfilter]\npath = \"builtin:mailfilter\"\ncapabilities = [\"home\", \"log\"]\n");
     t.push_str("\n[chains]\n");
     for stage in ["connect", "helo", "mail", "rcpt", "data", "deliver"] {
-        let mut steps: Vec<String> = bundle
-            .steps
-            .iter()
-            .filter(|(s, _)| *s == stage)
-            .map(|(_, step)| step.clone())
-            .collect();
+        let mut steps: Vec<String> = Vec::new();
+        if stage == "connect" && bundle.dnsbl_enforce && !bundle.dnsbl_sites.is_empty() {
+            // postscreen runs before smtpd: its score comes first.
+            steps.push("rbl".into());
+        }
+        steps.extend(
+            bundle
+                .steps
+                .iter()
+                .filter(|(s, _)| *s == stage)
+                .map(|(_, step)| step.clone()),
+        );
         if stage == "data" && !bundle.check_files.is_empty() {
             steps.push("header-checks".into());
         }
@@ -480,6 +499,34 @@ pub fn import(path: &Path) -> Result<Imported, String> {
                 continue;
             }
             "relay_domains" => format!("relay_domains = {}", list(&words(v))),
+            "postscreen_dnsbl_sites" => {
+                bundle.dnsbl_sites = words(v);
+                note(
+                    p,
+                    "the sites are scored by the rbl plugin at the connect stage when postscreen_dnsbl_action is enforce or drop (postscreen's other tests are not implemented)",
+                );
+                continue;
+            }
+            "postscreen_dnsbl_threshold" => {
+                match v.parse() {
+                    Ok(n) => bundle.dnsbl_threshold = Some(n),
+                    Err(_) => note(
+                        p,
+                        "not a number; the rbl plugin's default threshold (1) applies",
+                    ),
+                }
+                continue;
+            }
+            "postscreen_dnsbl_action" => {
+                bundle.dnsbl_enforce = matches!(v, "enforce" | "drop");
+                if !bundle.dnsbl_enforce {
+                    note(
+                        p,
+                        "the DNSBL score only rejects with enforce or drop; the sites are configured but not in a chain",
+                    );
+                }
+                continue;
+            }
             "myhostname" | "mydomain" | "smtpd_banner" | "recipient_delimiter" | "home_mailbox" => {
                 format!("{} = {}", p.name, quote(v))
             }
@@ -747,6 +794,28 @@ mod tests {
             [
                 "smtpd_relay_restrictions permit_mynetworks permit_sasl_authenticated defer_unauth_destination"
             ]
+        );
+    }
+
+    #[test]
+    fn postscreen_dnsbl_sites_become_rbl_scores() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("main.cf"),
+            "postscreen_dnsbl_sites = zen.test*3, allow.test=127.0.0.[2..255]*-2\n\
+             postscreen_dnsbl_threshold = 3\npostscreen_dnsbl_action = enforce\n",
+        )
+        .expect("write");
+        let imported = import(&dir.path().join("main.cf")).expect("import");
+        let cfg = crate::config::Config::parse(&imported.toml, "imported").expect("valid");
+        let connect = cfg.chains.get(crate::config::Stage::Connect);
+        assert_eq!(connect[0].plugin, "rbl");
+        assert!(connect[0].args.is_empty());
+        let json: serde_json::Value =
+            serde_json::from_str(&cfg.plugins["rbl"].config_json).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"sites": ["zen.test*3", "allow.test=127.0.0.[2..255]*-2"], "threshold": 3})
         );
     }
 }
