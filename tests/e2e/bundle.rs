@@ -222,3 +222,50 @@ fn access_tables_helo_checks_and_pipelining_through_the_server() {
     p.cmd("QUIT", "221");
     assert!(server.stop());
 }
+
+#[test]
+fn filter_test_shows_the_bundle_steps_and_a_users_procmail_rules() {
+    let dir = tempdir();
+    let home = dir.path().join("postern-data/mail/ann");
+    std::fs::create_dir_all(&home).expect("mkdir");
+    std::fs::write(
+        home.join(".procmailrc"),
+        ":0\n* ^Subject: digest\n.Lists/\n",
+    )
+    .expect("rules");
+    let eml = dir.path().join("m.eml");
+    std::fs::write(&eml, "From: <carol@example.org>\nSubject: digest\n\nnews\n").expect("eml");
+    // The embedded default, from the directory whose ./postern-data it uses.
+    let out = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "filter-test",
+            "--from",
+            "carol@example.org",
+            "--to",
+            "ann@localhost",
+            "--to",
+            "x@remote.example",
+        ])
+        .arg(&eml)
+        .output()
+        .expect("filter-test");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("deliver <ann@localhost>: mailfilter: continue [set-folder Lists]"),
+        "{text}"
+    );
+    // 127.0.0.1 is in mynetworks: the relay list passes it on to the next step.
+    assert!(
+        text.contains(
+            "rcpt <ann@localhost>: restrictions smtpd_relay_restrictions permit_mynetworks \
+             permit_sasl_authenticated defer_unauth_destination: continue"
+        ),
+        "{text}"
+    );
+}
