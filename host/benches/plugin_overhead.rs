@@ -193,6 +193,22 @@ config = {{ zones = ["zen.test"] }}
             message: tagged,
         };
 
+        // POSTERN_BENCH_FRESH_LOOP=N: only N fresh Rust instances, for a profiler.
+        if let Some(n) = std::env::var("POSTERN_BENCH_FRESH_LOOP")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            let t = Instant::now();
+            for _ in 0..n {
+                let mut inst = Instances::new(set.clone());
+                inst.call("rust", &connect, &[]).await.expect("call");
+            }
+            println!(
+                "{n} fresh Rust instances: {:.2?} each",
+                t.elapsed() / n as u32
+            );
+            return;
+        }
         println!("\n{:<44} {:>13}", "median per operation", "");
         let mut rows: Vec<(String, Duration)> = Vec::new();
         let cases: Vec<(&str, &str, usize, &HookInput<'_>)> = vec![

@@ -471,6 +471,23 @@ fn check_imports(
 struct Live {
     store: Store<HostState>,
     instance: Instance,
+    /// The stage exports, type-checked on first use and kept for the
+    /// instance's other calls.
+    session: Option<session_filter::Guest>,
+    message: Option<message_filter::Guest>,
+    delivery: Option<delivery_filter::Guest>,
+}
+
+/// `slot`'s guest, loaded (and type-checked) by `load` the first time.
+fn guest<G>(
+    slot: &mut Option<G>,
+    load: impl FnOnce() -> wasmtime::Result<G>,
+) -> wasmtime::Result<&G> {
+    if slot.is_none() {
+        *slot = Some(load()?);
+    }
+    slot.as_ref()
+        .ok_or_else(|| wasmtime::format_err!("stage not exported"))
 }
 
 fn max_ticks(timeout: Duration) -> u32 {
@@ -507,7 +524,13 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
         Ok(Err(e)) => return Err(classify(&e, &store, p, PluginError::Instantiate)),
         Err(_) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
     };
-    let mut live = Live { store, instance };
+    let mut live = Live {
+        store,
+        instance,
+        session: None,
+        message: None,
+        delivery: None,
+    };
     let lifecycle = p
         .lifecycle
         .load(&mut live.store, &live.instance)
@@ -661,33 +684,33 @@ async fn dispatch(
     input: &HookInput<'_>,
     args: &[String],
 ) -> wasmtime::Result<bindings::postern::mta::types::Outcome> {
-    let Live { store, instance } = live;
+    let Live {
+        store,
+        instance,
+        session,
+        message: data_guest,
+        delivery: deliver_guest,
+    } = live;
     let no_stage = || wasmtime::format_err!("stage not exported");
+    macro_rules! session {
+        () => {{
+            let indices = p.session.as_ref().ok_or_else(no_stage)?;
+            guest(session, || indices.load(&mut *store, instance))?.clone()
+        }};
+    }
     match input {
         HookInput::Connect { client } => {
-            let g = p
-                .session
-                .as_ref()
-                .ok_or_else(no_stage)?
-                .load(&mut *store, instance)?;
+            let g = session!();
             g.call_on_connect(&mut *store, &convert::client(client), args)
                 .await
         }
         HookInput::Helo { client, helo } => {
-            let g = p
-                .session
-                .as_ref()
-                .ok_or_else(no_stage)?
-                .load(&mut *store, instance)?;
+            let g = session!();
             g.call_on_helo(&mut *store, &convert::client(client), helo, args)
                 .await
         }
         HookInput::Mail { client, sender } => {
-            let g = p
-                .session
-                .as_ref()
-                .ok_or_else(no_stage)?
-                .load(&mut *store, instance)?;
+            let g = session!();
             g.call_on_mail(&mut *store, &convert::client(client), sender, args)
                 .await
         }
@@ -696,11 +719,7 @@ async fn dispatch(
             envelope,
             rcpt,
         } => {
-            let g = p
-                .session
-                .as_ref()
-                .ok_or_else(no_stage)?
-                .load(&mut *store, instance)?;
+            let g = session!();
             g.call_on_rcpt(
                 &mut *store,
                 &convert::client(client),
@@ -715,11 +734,8 @@ async fn dispatch(
             envelope,
             message,
         } => {
-            let g = p
-                .message
-                .as_ref()
-                .ok_or_else(no_stage)?
-                .load(&mut *store, instance)?;
+            let indices = p.message.as_ref().ok_or_else(no_stage)?;
+            let g = guest(data_guest, || indices.load(&mut *store, instance))?.clone();
             let (own, borrow) = lend(store, message)?;
             let r = g
                 .call_on_data(
@@ -738,11 +754,8 @@ async fn dispatch(
             envelope,
             message,
         } => {
-            let g = p
-                .delivery
-                .as_ref()
-                .ok_or_else(no_stage)?
-                .load(&mut *store, instance)?;
+            let indices = p.delivery.as_ref().ok_or_else(no_stage)?;
+            let g = guest(deliver_guest, || indices.load(&mut *store, instance))?.clone();
             store.data_mut().home = delivery.home.clone();
             let (own, borrow) = lend(store, message)?;
             let r = g
