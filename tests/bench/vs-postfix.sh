@@ -10,8 +10,11 @@
 #                   generator exits, i.e. every message got its "250" after DATA)
 #     delivered/s = MESSAGES / (time from start of the load until MESSAGES files
 #                   are present in the Maildir's new/ directory)
-#   and the ratio postern/postfix for both. This is a benchmark that prints
-#   figures, not a pass/fail test.
+#   and the ratio postern/postfix for both. For the postern servers (one
+#   process each) it also prints the server's CPU time (user + system) per
+#   message over the same span: on a shared machine a steadier figure than
+#   throughput for what the plugin chain costs. This is a benchmark that
+#   prints figures, not a pass/fail test.
 #
 # HOW
 #   * Load generator: Postfix's own smtp-source(1), one new SMTP session per
@@ -355,12 +358,29 @@ postern_setup() {
 }
 
 # ---------------------------------------------------------------- one run
-# bench_run NAME PORT MAILDIR SESSIONS MESSAGES -> sets RUN_ACC RUN_DEL
+# CPU time a process has used so far, in clock ticks: "user system".
+cpu_ticks() {
+    awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null || echo 0 0
+}
+
+# µs per message between two cpu_ticks readings: "user system".
+cpu_per_msg() {
+    awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" -v m="$3" 'BEGIN {
+        split(a, x, " "); split(b, y, " ");
+        printf "%.0f %.0f\n", (x[1] - y[1]) * 1e6 / hz / m, (x[2] - y[2]) * 1e6 / hz / m }'
+}
+
+# bench_run NAME PORT MAILDIR SESSIONS MESSAGES [PID] -> sets RUN_ACC RUN_DEL
+# and, with PID (a single-process server), RUN_USER and RUN_SYS: its user
+# and system CPU µs per message from the start of the load until every
+# message is delivered.
 bench_run() {
-    local name=$1 port=$2 maildir=$3 sessions=$4 msgs=$5
-    local t0 t1 t2 n rc=0 out=$TMP/smtp-source.$name.$sessions.log
+    local name=$1 port=$2 maildir=$3 sessions=$4 msgs=$5 pid=${6:-}
+    local t0 t1 t2 n rc=0 out=$TMP/smtp-source.$name.$sessions.log c0="0 0"
 
     clear_maildir "$maildir"
+    RUN_USER=-; RUN_SYS=-
+    [ -n "$pid" ] && c0=$(cpu_ticks "$pid")
     t0=$(now)
     # In the background + wait, so that a signal to this script is handled at
     # once (bash defers traps until a foreground child exits).
@@ -380,12 +400,15 @@ bench_run() {
         RUN_ACC=$(rate "$msgs" "$(awk -v a="$t1" -v b="$t0" 'BEGIN{print a-b}')")
         RUN_DEL=$(rate "$msgs" "$(awk -v a="$t2" -v b="$t0" 'BEGIN{print a-b}')")
         [ "$n" -gt "$msgs" ] && log "$name: WARNING $n files in Maildir for $msgs messages"
+        if [ -n "$pid" ]; then
+            read -r RUN_USER RUN_SYS < <(cpu_per_msg "$(cpu_ticks "$pid")" "$c0" "$msgs")
+        fi
     else
         RUN_ACC=$(rate "$msgs" "$(awk -v a="$t1" -v b="$t0" 'BEGIN{print a-b}')")
         RUN_DEL="timeout($n)"
         log "$name: only $n/$msgs messages delivered after ${DELIVERY_TIMEOUT}s"
     fi
-    log "$name -s $sessions: accepted $RUN_ACC/s, delivered $RUN_DEL/s"
+    log "$name -s $sessions: accepted $RUN_ACC/s, delivered $RUN_DEL/s, server CPU µs/msg: user $RUN_USER, system $RUN_SYS"
 }
 
 # Let the server finish whatever is still queued (bounded) before the next run.
@@ -439,7 +462,7 @@ want postfix && smoke postfix "$PF_PORT" "$PF_MAILDIR"
 want postern && smoke postern "$PN_PORT" "$PN_MAILDIR"
 want postern && [ "$PLUGIN_CHAIN" -gt 0 ] && smoke plugins "$PL_PORT" "$PL_MAILDIR"
 
-declare -A ACC DEL
+declare -A ACC DEL USR SYS
 order=(postfix postern plugins)
 for s in $CONCURRENCY; do
     for name in "${order[@]}"; do
@@ -447,11 +470,11 @@ for s in $CONCURRENCY; do
             postfix) want postfix || continue
                 bench_run postfix "$PF_PORT" "$PF_MAILDIR" "$s" "$MESSAGES" ;;
             postern) want postern || continue
-                bench_run postern "$PN_PORT" "$PN_MAILDIR" "$s" "$MESSAGES" ;;
+                bench_run postern "$PN_PORT" "$PN_MAILDIR" "$s" "$MESSAGES" "$PN_PID" ;;
             plugins) want postern && [ "$PLUGIN_CHAIN" -gt 0 ] || continue
-                bench_run "postern+${PLUGIN_CHAIN}plugins" "$PL_PORT" "$PL_MAILDIR" "$s" "$MESSAGES" ;;
+                bench_run "postern+${PLUGIN_CHAIN}plugins" "$PL_PORT" "$PL_MAILDIR" "$s" "$MESSAGES" "$PL_PID" ;;
         esac
-        ACC[$name,$s]=$RUN_ACC; DEL[$name,$s]=$RUN_DEL
+        ACC[$name,$s]=$RUN_ACC; DEL[$name,$s]=$RUN_DEL; USR[$name,$s]=$RUN_USER; SYS[$name,$s]=$RUN_SYS
         drain "$name"
     done
     order=("${order[2]}" "${order[0]}" "${order[1]}") # rotate who goes first at the next level
@@ -482,6 +505,18 @@ if want postern && [ "$PLUGIN_CHAIN" -gt 0 ]; then
         la=${ACC[plugins,$s]:--}; ld=${DEL[plugins,$s]:--}
         cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }'; }
         printf '%-11s | %19s | %19s | %19s | %19s | %9s | %9s\n' "$s" "$na" "$nd" "$la" "$ld" "$(cost "$la" "$na")" "$(cost "$ld" "$nd")"
+    done
+    echo
+    echo "server CPU per message (µs), from the start of the load to the last delivery; steadier"
+    echo "than throughput on a shared machine. The chain's own work is user time (wasm); system"
+    echo "time is mostly the file system's (queue and Maildir files), the same work in both servers."
+    printf '%-11s | %-13s | %-13s | %-13s | %-13s | %-20s\n' concurrency "plain user" "plain system" "+plugins user" "+plugins sys" "chain (user)"
+    printf -- '%.0s-' $(seq 1 100); echo
+    for s in $CONCURRENCY; do
+        nu=${USR[postern,$s]:--}; ns=${SYS[postern,$s]:--}
+        lu=${USR[plugins,$s]:--}; ls=${SYS[plugins,$s]:--}
+        diff=$(awk -v a="$lu" -v b="$nu" 'BEGIN { if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) printf "%+d", a - b; else print "n/a" }')
+        printf '%-11s | %13s | %13s | %13s | %13s | %20s\n' "$s" "$nu" "$ns" "$lu" "$ls" "$diff"
     done
 fi
 echo
