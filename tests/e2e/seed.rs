@@ -42,30 +42,43 @@ fn message_file(data: &Path, name: &str, text: &str) -> String {
     format!("@{}", path.to_str().expect("path"))
 }
 
-/// swaks from `source` with ARGS; its whole transcript.
-fn swaks(server: &Server, source: &str, args: &[&str]) -> String {
-    let out = server.swaks(
-        &[
-            &["--local-interface", source, "--helo", "client.example.test"],
-            args,
-        ]
-        .concat(),
-    );
-    format!(
+/// The sender every accepted test message comes from (its domain has an A
+/// record in the served zone).
+const ALICE: &str = "alice@known.example.test";
+
+/// swaks from `source`, MAIL FROM `from`, RCPT TO `to`, with `extra`
+/// arguments; asserts that the server said `reply` (at any step) and
+/// returns the transcript.
+fn expect(
+    server: &Server,
+    source: &str,
+    from: &str,
+    to: &str,
+    extra: &[&str],
+    reply: &str,
+) -> String {
+    let args = [
+        &["--local-interface", source, "--helo", "client.example.test"][..],
+        &["--from", from, "--to", to],
+        extra,
+    ]
+    .concat();
+    let out = server.swaks(&args);
+    let transcript = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Whether a swaks transcript has a server line starting with `reply`.
-fn said(transcript: &str, reply: &str) -> bool {
-    transcript.lines().any(|l| {
+    );
+    let said = transcript.lines().any(|l| {
         l.strip_prefix("<**")
             .or_else(|| l.strip_prefix("<-"))
             .is_some_and(|r| r.trim_start().starts_with(reply))
-    })
+    });
+    assert!(said, "expected {reply:?}:\n{transcript}\n{}", server.log());
+    transcript
 }
+
+const QUEUED: &str = "250 2.0.0 Ok: queued";
 
 fn checks(server: &Server, data: &Path, round: &str) {
     // VRFY refused, HELO required.
@@ -83,88 +96,45 @@ fn checks(server: &Server, data: &Path, round: &str) {
     );
     s.cmd("QUIT", "221");
 
+    let rcpt_only = ["--quit-after", "RCPT"];
     // Relay denied for a stranger (not in mynetworks, not listed).
-    let t = swaks(
+    expect(
         server,
         CLEAN,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "someone@example.com",
-            "--quit-after",
-            "RCPT",
-        ],
+        ALICE,
+        "someone@example.com",
+        &rcpt_only,
+        "554 5.7.1 <someone@example.com>: Relay access denied",
     );
-    assert!(
-        said(&t, "554 5.7.1 <someone@example.com>: Relay access denied"),
-        "{round}: relay:\n{t}"
-    );
-
     // A DNS-listed client, with the list's TXT record.
-    let t = swaks(
+    expect(
         server,
         LISTED,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "user@deimos.fr",
-            "--quit-after",
-            "RCPT",
-        ],
+        ALICE,
+        "user@deimos.fr",
+        &rcpt_only,
+        &format!(
+            "554 5.7.1 Service unavailable; Client host [{LISTED}] blocked using bl.spamcop.net; {SPAMCOP_TXT}"
+        ),
     );
-    let blocked = format!(
-        "554 5.7.1 Service unavailable; Client host [{LISTED}] blocked using bl.spamcop.net; {SPAMCOP_TXT}"
-    );
-    assert!(
-        said(&t, &blocked),
-        "{round}: listed client:\n{t}\n{}",
-        server.log()
-    );
-
     // An unknown sender domain (NXDOMAIN in the served zone).
-    let t = swaks(
+    expect(
         server,
         CLEAN,
-        &[
-            "--from",
-            "bob@nowhere.example.test",
-            "--to",
-            "user@deimos.fr",
-            "--quit-after",
-            "RCPT",
-        ],
+        "bob@nowhere.example.test",
+        "user@deimos.fr",
+        &rcpt_only,
+        "450 4.1.8 <bob@nowhere.example.test>: Sender address rejected: Domain not found",
     );
-    assert!(
-        said(
-            &t,
-            "450 4.1.8 <bob@nowhere.example.test>: Sender address rejected: Domain not found"
-        ),
-        "{round}: unknown sender domain:\n{t}\n{}",
-        server.log()
-    );
-
     // An .exe attachment, with the seed table's text.
     let exe = message_file(data, "exe", &with_attachment("virus.exe"));
-    let t = swaks(
+    expect(
         server,
         CLEAN,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "user@deimos.fr",
-            "--data",
-            &exe,
-        ],
-    );
-    assert!(
-        said(
-            &t,
-            "550 5.7.1 Attachment type not allowed. File \"virus.exe\" has the unacceptable extension \"exe\""
-        ),
-        "{round}: exe:\n{t}"
+        ALICE,
+        "user@deimos.fr",
+        &["--data", &exe],
+        "550 5.7.1 Attachment type not allowed. File \"virus.exe\" has the unacceptable extension \"exe\"",
     );
 
     // user+tag@ is delivered to user; a mailfilter rule files spam into a
@@ -172,55 +142,38 @@ fn checks(server: &Server, data: &Path, round: &str) {
     let md = data.join("mail/user/Maildir");
     let inbox = maildir_files(&md).len();
     let spam = maildir_files(&md.join(".Spam")).len();
-    let t = swaks(
+    let subject = |s: &str| format!("Subject: {s} {round}");
+    expect(
         server,
         CLEAN,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "user+tag@deimos.fr",
-            "--header",
-            &format!("Subject: plain {round}"),
-        ],
+        ALICE,
+        "user+tag@deimos.fr",
+        &["--header", &subject("plain")],
+        QUEUED,
     );
-    assert!(
-        said(&t, "250 2.0.0 Ok: queued"),
-        "{round}: user+tag:\n{t}\n{}",
-        server.log()
-    );
-    let t = swaks(
+    expect(
         server,
         CLEAN,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "user@deimos.fr",
-            "--header",
-            &format!("Subject: [SPAM] small {round}"),
-        ],
+        ALICE,
+        "user@deimos.fr",
+        &["--header", &subject("[SPAM] small")],
+        QUEUED,
     );
-    assert!(said(&t, "250 2.0.0 Ok: queued"), "{round}: spam:\n{t}");
-    let big_body = "x".repeat(76) + "\r\n";
+    let line = "x".repeat(76) + "\r\n";
     let big = format!(
-        "From: <alice@known.example.test>\r\nTo: <user@deimos.fr>\r\nSubject: [SPAM] big {round}\r\n\r\n{}",
-        big_body.repeat(260_000 / big_body.len())
+        "From: <{ALICE}>\r\nTo: <user@deimos.fr>\r\n{}\r\n\r\n{}",
+        subject("[SPAM] big"),
+        line.repeat(260_000 / line.len())
     );
     let big = message_file(data, "big", &big);
-    let t = swaks(
+    expect(
         server,
         CLEAN,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "user@deimos.fr",
-            "--data",
-            &big,
-        ],
+        ALICE,
+        "user@deimos.fr",
+        &["--data", &big],
+        QUEUED,
     );
-    assert!(said(&t, "250 2.0.0 Ok: queued"), "{round}: big spam:\n{t}");
     let filed = wait_for(Duration::from_secs(20), || {
         let (i, s) = (
             maildir_files(&md).len(),
@@ -341,21 +294,13 @@ fn the_seed_postfix_setup_runs_on_postern_and_survives_a_hot_reload() {
     });
     assert!(reloaded.is_some(), "no reload:\n{}", server.log());
     let pdf = message_file(&data, "pdf", &with_attachment("report.pdf"));
-    let t = swaks(
+    expect(
         &server,
         CLEAN,
-        &[
-            "--from",
-            "alice@known.example.test",
-            "--to",
-            "user@deimos.fr",
-            "--data",
-            &pdf,
-        ],
-    );
-    assert!(
-        said(&t, "550 5.7.1 No PDFs today"),
-        "after reload: pdf:\n{t}"
+        ALICE,
+        "user@deimos.fr",
+        &["--data", &pdf],
+        "550 5.7.1 No PDFs today",
     );
     checks(&server, &data, "after");
     assert!(server.stop());
