@@ -199,7 +199,7 @@ fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             }
             let errors = check_plugins(&cfg)?;
             for e in &errors {
-                eprintln!("postern: error: {}: {e}", cfg.source);
+                eprintln!("postern: error: {e}");
             }
             if !errors.is_empty() {
                 return Ok(ExitCode::FAILURE);
@@ -236,8 +236,15 @@ fn check_plugins(cfg: &Config) -> anyhow::Result<Vec<String>> {
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(match result {
         Ok(_) => Vec::new(),
-        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        Err(errors) => errors.iter().map(|e| located(cfg, e)).collect(),
     })
+}
+
+/// A plugin load error where `postern check` points: the file, the line of
+/// the plugin's table, the table.
+fn located(cfg: &Config, e: &crate::plugin::LoadError) -> String {
+    let line = cfg.plugins.get(&e.plugin).map_or(0, |p| p.line);
+    format!("{}:{line}: plugins.{}: {}", cfg.source, e.plugin, e.message)
 }
 
 fn queue_list(config: Option<&Path>, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -382,7 +389,7 @@ async fn serve(
     std::fs::create_dir_all(&cfg.plugin_directory)
         .with_context(|| format!("cannot create {}", cfg.plugin_directory.display()))?;
     let plugins = runtime.load(&cfg, None).await.map_err(|errors| {
-        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let text: Vec<String> = errors.iter().map(|e| located(&cfg, e)).collect();
         anyhow::anyhow!("{}", text.join("\n"))
     })?;
     let policy = Arc::new(Policy::new(

@@ -303,8 +303,15 @@ fn a_capability_that_is_not_granted_stops_the_load() {
         .expect("check");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
+    // The file, the line of the plugin's table, the plugin and the capability.
+    let line = config
+        .lines()
+        .position(|l| l == "[plugins.h]")
+        .expect("table")
+        + 1;
     assert!(
-        err.contains("plugin `h`") && err.contains("`dns` capability, which is not granted"),
+        err.contains(&format!("postern.toml:{line}: plugins.h: "))
+            && err.contains("`dns` capability, which is not granted"),
         "{err}"
     );
     let out = Command::new(BIN)
@@ -711,7 +718,7 @@ fn a_missing_stage_or_a_failing_configure_stops_the_load() {
     let err = check("[plugins.tag]\npath = \"tag.wasm\"\n[chains]\nrcpt = [\"tag\"]\n");
     assert!(
         err.contains(
-            "plugin `tag`: is in the rcpt chain but does not export that stage (it exports: data)"
+            "plugins.tag: is in the rcpt chain but does not export that stage (it exports: data)"
         ),
         "{err}"
     );
@@ -719,5 +726,5 @@ fn a_missing_stage_or_a_failing_configure_stops_the_load() {
     let err = check(
         "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\nconfig = { mode = \"config-error\" }\n",
     );
-    assert!(err.contains("plugin `h`: configure failed"), "{err}");
+    assert!(err.contains("plugins.h: configure failed"), "{err}");
 }
