@@ -188,8 +188,11 @@ const TABLE_WORDS: &[&str] = &[
 const RBL_WORDS: &[&str] = &[
     "reject_rbl_client",
     "reject_rhsbl_client",
+    "reject_rhsbl_reverse_client",
     "reject_rhsbl_sender",
     "reject_rhsbl_helo",
+    "permit_dnswl_client",
+    "permit_rhswl_client",
 ];
 
 /// The content-inspection tables, read by the `header-checks` plugin.

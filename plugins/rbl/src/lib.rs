@@ -5,14 +5,19 @@
 //! # Restriction words (the chain step's arguments)
 //!
 //! The step `rbl reject_rbl_client zen.test=127.0.0.[2..11] reject_rhsbl_sender dbl.test`
-//! evaluates Postfix restrictions, in order; the first listing rejects:
+//! evaluates Postfix restrictions, in order; the first listing decides (a
+//! reject, or for the allow lists an accept, which skips the rest of the
+//! stage's chain as Postfix's OK ends the list):
 //!
-//! | word                  | looked up under the zone               | reply text                                   |
-//! |-----------------------|----------------------------------------|----------------------------------------------|
-//! | `reject_rbl_client`   | the client IP, reversed (IPv6 nibbles) | `Client host [IP] blocked using ZONE`        |
-//! | `reject_rhsbl_client` | the client's host name (see below)     | `Client host [NAME] blocked using ZONE`      |
-//! | `reject_rhsbl_sender` | the envelope sender's domain           | `Sender address [DOMAIN] blocked using ZONE` |
-//! | `reject_rhsbl_helo`   | the HELO/EHLO name                     | `Helo command [HELO] blocked using ZONE`     |
+//! | word                          | looked up under the zone                 | on a listing                                        |
+//! |-------------------------------|------------------------------------------|-----------------------------------------------------|
+//! | `reject_rbl_client`           | the client IP, reversed (IPv6 nibbles)   | reject: `Client host [IP] blocked using ZONE`       |
+//! | `reject_rhsbl_client`         | the client's verified host name          | reject: `Client host [NAME] blocked using ZONE`     |
+//! | `reject_rhsbl_reverse_client` | the client's reverse (PTR) name          | reject: `Client host [NAME] blocked using ZONE`     |
+//! | `reject_rhsbl_sender`         | the envelope sender's domain             | reject: `Sender address [DOMAIN] blocked using ZONE`|
+//! | `reject_rhsbl_helo`           | the HELO/EHLO name                       | reject: `Helo command [HELO] blocked using ZONE`    |
+//! | `permit_dnswl_client`         | the client IP, reversed                  | accept (an allow list such as list.dnswl.org)       |
+//! | `permit_rhswl_client`         | the client's verified host name          | accept                                              |
 //!
 //! Each word takes one site, `zone` or `zone=filter`. The reply is Postfix's
 //! default (`maps_rbl_reject_code` 554, `rbl_reply_maps` text):
@@ -24,10 +29,14 @@
 //! skips it (no HELO yet at connect, no sender before MAIL, the null sender
 //! `<>`, a HELO that is an address literal or not a domain name).
 //!
-//! `reject_rhsbl_client`: Postfix uses the client's (forward-confirmed)
-//! reverse-DNS name. The host does not pass a client name, so the plugin
-//! looks up the PTR records of the client IP and uses the first name (without
-//! forward confirmation); no PTR record means "unknown", which is not checked.
+//! The client's names: the host does not pass them, so the plugin looks up
+//! the PTR records of the client IP when a word needs one. The *reverse*
+//! name is the first PTR name; the *verified* name is a PTR name whose A (or
+//! AAAA) records include the client's address, as Postfix's client name. No
+//! such name means "unknown", which is not checked. An accept from an allow
+//! list cannot open a relay: postern refuses recipients outside its domains
+//! after the chain, whatever it said (Postfix likewise ignores
+//! `permit_dnswl_client` where it would override `reject_unauth_destination`).
 //!
 //! An argument error (unknown word, missing or malformed site) is the
 //! operator's mistake found at run time: it is logged and answered with
@@ -87,6 +96,8 @@ pub struct Rbl {
     answers: HashMap<String, Vec<Ipv4Addr>>,
     /// The client's name from PTR, once looked up (`None` inside: unknown).
     client_name: Option<Option<String>>,
+    /// The client's forward-confirmed name, once looked up.
+    verified_name: Option<Option<String>>,
 }
 
 /// A DNSBL site: `zone[=filter][*weight]`.
@@ -106,8 +117,11 @@ struct ReplyFilter([Vec<(u8, u8)>; 4]);
 enum Word {
     RblClient,
     RhsblClient,
+    RhsblReverseClient,
     RhsblSender,
     RhsblHelo,
+    DnswlClient,
+    RhswlClient,
 }
 
 /// What a hook knows about the session.
@@ -140,6 +154,7 @@ impl Filter for Rbl {
             threshold,
             answers: HashMap::new(),
             client_name: None,
+            verified_name: None,
         })
     }
 
@@ -220,12 +235,20 @@ impl Rbl {
         Outcome::cont()
     }
 
-    /// One restriction: a reject if `site` lists the word's subject.
+    /// One restriction: a reject if `site` lists the word's subject (an
+    /// accept for the allow-list words).
     fn check(&mut self, word: Word, site: &Site, stage: &Stage<'_>) -> Option<Outcome> {
         let ip = stage.client.ip.as_str();
         let (class, what, query) = match word {
-            Word::RblClient => ("Client host", ip.to_owned(), dnsbl_query(ip, &site.zone)?),
-            Word::RhsblClient => {
+            Word::RblClient | Word::DnswlClient => {
+                ("Client host", ip.to_owned(), dnsbl_query(ip, &site.zone)?)
+            }
+            Word::RhsblClient | Word::RhswlClient => {
+                let name = self.verified_name(ip)?;
+                let query = rhs_query(&name, &site.zone)?;
+                ("Client host", name, query)
+            }
+            Word::RhsblReverseClient => {
                 let name = self.client_name(ip)?;
                 let query = rhs_query(&name, &site.zone)?;
                 ("Client host", name, query)
@@ -247,6 +270,13 @@ impl Rbl {
         };
         if !site.lists(self.lookup(&query, &site.zone)) {
             return None;
+        }
+        if matches!(word, Word::DnswlClient | Word::RhswlClient) {
+            // Postfix's OK: the rest of the stage's chain is skipped. (It
+            // cannot open a relay: postern refuses recipients outside its
+            // domains after the chain, whatever it said.)
+            log::info(format!("{class} [{what}] allow-listed by {}", site.zone));
+            return Some(Outcome::accept());
         }
         let mut text = format!(
             "Service unavailable; {class} [{what}] blocked using {}",
@@ -318,23 +348,47 @@ impl Rbl {
         })
     }
 
+    /// The client's verified name, as Postfix's `reject_rhsbl_client` uses
+    /// it: a PTR name whose A or AAAA records include the client's address;
+    /// looked up once.
+    fn verified_name(&mut self, ip: &str) -> Option<String> {
+        if self.verified_name.is_none() {
+            let verified = self.client_names(ip).into_iter().find(|name| {
+                let forward = if ip.contains(':') {
+                    dns::lookup_aaaa(name)
+                } else {
+                    dns::lookup_a(name)
+                };
+                forward.is_ok_and(|addrs| addrs.iter().any(|a| same_ip(a, ip)))
+            });
+            self.verified_name = Some(verified);
+        }
+        self.verified_name.clone().flatten()
+    }
+
+    /// The client's PTR names (empty when unknown or the lookup failed).
+    fn client_names(&mut self, ip: &str) -> Vec<String> {
+        match dns::lookup_ptr(ip) {
+            Ok(names) => names
+                .into_iter()
+                .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            Err(DnsError::NotFound) => Vec::new(),
+            Err(DnsError::Temporary(why)) => {
+                log::warn(format!(
+                    "PTR lookup of {ip} failed ({why}); the client's name is not checked \
+                     (fail open)"
+                ));
+                Vec::new()
+            }
+        }
+    }
+
     /// The client's name: the first PTR name, looked up once.
     fn client_name(&mut self, ip: &str) -> Option<String> {
         if self.client_name.is_none() {
-            let name = match dns::lookup_ptr(ip) {
-                Ok(names) => names
-                    .into_iter()
-                    .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
-                    .find(|n| !n.is_empty()),
-                Err(DnsError::NotFound) => None,
-                Err(DnsError::Temporary(why)) => {
-                    log::warn(format!(
-                        "PTR lookup of {ip} failed ({why}); reject_rhsbl_client not checked \
-                         (fail open)"
-                    ));
-                    None
-                }
-            };
+            let name = self.client_names(ip).into_iter().next();
             self.client_name = Some(name);
         }
         self.client_name.clone().flatten()
@@ -378,6 +432,17 @@ fn rhs_query(domain: &str, zone: &str) -> Option<String> {
     (query.len() <= 253).then_some(query)
 }
 
+/// Whether two textual IP addresses are the same address.
+fn same_ip(a: &str, b: &str) -> bool {
+    match (
+        a.trim().parse::<std::net::IpAddr>(),
+        b.trim().parse::<std::net::IpAddr>(),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// The first non-empty TXT record.
 fn first_text(records: Vec<String>) -> Option<String> {
     records
@@ -394,6 +459,9 @@ fn parse_args(args: &[String]) -> Result<Vec<(Word, Site)>, String> {
         let kind = match word.to_ascii_lowercase().as_str() {
             "reject_rbl_client" => Word::RblClient,
             "reject_rhsbl_client" => Word::RhsblClient,
+            "reject_rhsbl_reverse_client" => Word::RhsblReverseClient,
+            "permit_dnswl_client" => Word::DnswlClient,
+            "permit_rhswl_client" => Word::RhswlClient,
             "reject_rhsbl_sender" => Word::RhsblSender,
             "reject_rhsbl_helo" => Word::RhsblHelo,
             _ => return Err(format!("unknown restriction {word:?}")),

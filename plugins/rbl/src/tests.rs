@@ -1,5 +1,5 @@
 use postern_plugin_sdk::log::Level;
-use postern_plugin_sdk::mock;
+use postern_plugin_sdk::{mock, reverse_ip};
 use postern_plugin_sdk::serde_json::json;
 
 use super::*;
@@ -261,23 +261,83 @@ fn rhsbl_helo_uses_the_helo_name() {
 }
 
 #[test]
-fn rhsbl_client_uses_the_first_ptr_name() {
+fn rhsbl_reverse_client_uses_the_first_ptr_name_and_rhsbl_client_the_verified_one() {
     mock::dns_answer_ptr(IP, Ok(vec!["Mail.Bad.Example.", "other.example"]));
     mock::dns_answer("mail.bad.example.dbl.test", Ok(vec!["127.0.1.2"]));
+    mock::dns_answer("other.example.dbl.test", Ok(vec!["127.0.1.2"]));
+    // Only other.example resolves back to the client.
+    mock::dns_answer("other.example", Ok(vec![IP]));
     let mut rbl = new_rbl();
     let out = connect(&mut rbl, IP, "reject_rhsbl_client dbl.test");
+    assert_eq!(
+        out,
+        reject("Service unavailable; Client host [other.example] blocked using dbl.test")
+    );
+    let mut rbl = new_rbl();
+    let out = connect(&mut rbl, IP, "reject_rhsbl_reverse_client dbl.test");
     assert_eq!(
         out,
         reject("Service unavailable; Client host [mail.bad.example] blocked using dbl.test")
     );
     // The name is looked up once per transaction.
-    let out = connect(&mut rbl, IP, "reject_rhsbl_client dbl.test");
-    assert!(!out.is_continue());
+    mock::reset();
+    mock::dns_answer_ptr(IP, Ok(vec!["mail.bad.example"]));
+    mock::dns_answer("mail.bad.example.dbl.test", Ok(vec!["127.0.1.2"]));
+    let mut rbl = new_rbl();
+    for _ in 0..2 {
+        let out = connect(&mut rbl, IP, "reject_rhsbl_reverse_client dbl.test");
+        assert!(!out.is_continue());
+    }
     let ptrs = mock::dns_queries()
         .iter()
         .filter(|q| q.starts_with("PTR "))
         .count();
     assert_eq!(ptrs, 1);
+    // Without a name that resolves back, reject_rhsbl_client checks nothing.
+    assert!(connect(&mut new_rbl(), IP, "reject_rhsbl_client dbl.test").is_continue());
+}
+
+#[test]
+fn allow_lists_accept_and_end_the_step() {
+    mock::dns_answer(
+        &format!("{}.wl.test", reverse_ip(IP).expect("ip")),
+        Ok(vec!["127.0.10.0"]),
+    );
+    mock::dns_answer(
+        &format!("{}.zen.test", reverse_ip(IP).expect("ip")),
+        Ok(vec!["127.0.0.2"]),
+    );
+    let mut rbl = new_rbl();
+    assert_eq!(
+        connect(
+            &mut rbl,
+            IP,
+            "permit_dnswl_client wl.test=127.0.[0..255].[0..255] reject_rbl_client zen.test"
+        ),
+        Outcome::accept()
+    );
+    // Not on the allow list (the filter excludes the answer): the block list decides.
+    let mut rbl = new_rbl();
+    assert_eq!(
+        connect(
+            &mut rbl,
+            IP,
+            "permit_dnswl_client wl.test=127.0.10.1 reject_rbl_client zen.test"
+        ),
+        client_reject("zen.test")
+    );
+    // By verified name.
+    mock::dns_answer_ptr(IP, Ok(vec!["mx.good.example"]));
+    mock::dns_answer("mx.good.example", Ok(vec![IP]));
+    mock::dns_answer("mx.good.example.rhswl.test", Ok(vec!["127.0.0.2"]));
+    assert_eq!(
+        connect(
+            &mut new_rbl(),
+            IP,
+            "permit_rhswl_client rhswl.test reject_rbl_client zen.test"
+        ),
+        Outcome::accept()
+    );
 }
 
 #[test]
@@ -293,7 +353,7 @@ fn rhsbl_client_without_a_name_is_not_checked() {
     assert_eq!(
         warnings(),
         [format!(
-            "PTR lookup of {IP} failed (timeout); reject_rhsbl_client not checked (fail open)"
+            "PTR lookup of {IP} failed (timeout); the client's name is not checked (fail open)"
         )]
     );
 }

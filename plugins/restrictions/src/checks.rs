@@ -414,8 +414,11 @@ impl Restrictions {
             "reject_rbl_client"
             | "reject_rbl"
             | "reject_rhsbl_client"
+            | "reject_rhsbl_reverse_client"
             | "reject_rhsbl_sender"
-            | "reject_rhsbl_helo" => {
+            | "reject_rhsbl_helo"
+            | "permit_dnswl_client"
+            | "permit_rhswl_client" => {
                 return Err(config_error(
                     ev,
                     format!(
@@ -980,7 +983,7 @@ fn strip_extension<'l>(local: &'l str, delimiters: &str) -> Option<&'l str> {
 }
 
 /// Known Postfix restrictions this plugin does not implement.
-const UNSUPPORTED: [&str; 30] = [
+const UNSUPPORTED: [&str; 27] = [
     "check_policy_service",
     "check_ccert_access",
     "check_sasl_access",
@@ -1002,9 +1005,6 @@ const UNSUPPORTED: [&str; 30] = [
     "permit_mx_backup",
     "permit_tls_clientcerts",
     "permit_tls_all_clientcerts",
-    "permit_dnswl_client",
-    "permit_rhswl_client",
-    "reject_rhsbl_reverse_client",
     "reject_rhsbl_recipient",
     "reject_unlisted_sender",
     "reject_unlisted_recipient",
