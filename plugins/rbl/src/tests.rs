@@ -1,6 +1,6 @@
 use postern_plugin_sdk::log::Level;
-use postern_plugin_sdk::{mock, reverse_ip};
 use postern_plugin_sdk::serde_json::json;
+use postern_plugin_sdk::{mock, reverse_ip};
 
 use super::*;
 
