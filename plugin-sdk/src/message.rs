@@ -70,6 +70,19 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// The header section as received: the lines as they came (folded lines
+    /// kept), CR LF line ends (as the host holds the message), and the empty
+    /// line that ends the section when there is one. [`headers`](Message::headers)
+    /// is the parsed form; this is for filters that must match headers
+    /// exactly as Postfix's header_checks do.
+    pub fn raw_headers(&self) -> Vec<u8> {
+        match &self.source {
+            Source::Host(message) => message.raw_headers(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Source::Bytes { raw, body_offset } => raw[..*body_offset].to_vec(),
+        }
+    }
+
     /// The value of the first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let header = self
@@ -302,6 +315,11 @@ mod tests {
         assert_eq!(m.header_values("X-DUP").collect::<Vec<_>>(), ["1", "2"]);
         assert_eq!(m.header("Body"), None);
         assert_eq!(m.body(), b"Body: not a header\r\n");
+        assert_eq!(
+            m.raw_headers(),
+            b"Received: from a\r\n\tby b\r\nSubject:  Hello\r\n  world \r\nX-Dup: 1\r\nx-dup: 2\r\n\
+              not a header\r\n\r\n"
+        );
     }
 
     #[test]
@@ -315,6 +333,12 @@ mod tests {
         ] {
             let m = Message::from_bytes(raw);
             assert_eq!(String::from_utf8(m.body()).unwrap(), body, "{raw:?}");
+            let headers = [m.raw_headers(), m.body()].concat();
+            assert_eq!(
+                headers,
+                raw.as_bytes(),
+                "raw headers and body make the message"
+            );
             assert_eq!(m.size(), raw.len() as u64);
         }
     }

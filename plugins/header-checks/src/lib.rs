@@ -42,14 +42,10 @@
 //!
 //! Postfix matches `Name: value` with continuation lines joined by `\n`,
 //! each keeping its leading white space (`"Subject: a\n\tb"`), and `Name :`
-//! normalised to `Name:`. Headers of MIME parts and attached messages and
-//! every body line are read from the raw body, so they are matched exactly
-//! as Postfix matches them. The message's own headers come from the host's
-//! `headers()`, which are unfolded and trimmed: they are matched as
-//! `Name: value` on one line, with one space after the colon, as text. A
-//! pattern that depends on where a header was folded, on the white space
-//! right after its colon, or on 8-bit bytes in it can therefore decide
-//! differently for top-level headers (see the crate's README).
+//! normalised to `Name:`. The message's own header section comes from the
+//! host's `raw-headers()` (as received), and the headers of MIME parts and
+//! attached messages and every body line from the raw body, so all are
+//! matched exactly as Postfix matches them.
 //!
 //! # Differences from Postfix, on purpose
 //!
@@ -199,10 +195,14 @@ impl Filter for HeaderChecks {
         }
         let mut scan = Scan::new(&self.checks);
         let headers = message.headers();
-        for header in headers {
-            scan.feed(&header_line(&header.name, &header.value));
+        // The header section as received, so that folded headers are matched
+        // as Postfix matches them (continuation lines joined by newlines).
+        let raw = message.raw_headers();
+        scan.feed(&raw);
+        if !ends_with_empty_line(&raw) {
+            // A message of headers only: the section ends here all the same.
+            scan.feed(b"\r\n");
         }
-        scan.feed(b"\r\n");
         let mut offset = 0u64;
         while scan.wants_more() {
             let chunk = message.read_body(offset, BODY_CHUNK_BYTES);
@@ -221,12 +221,10 @@ impl Filter for HeaderChecks {
     }
 }
 
-/// A header from the host as Postfix would see it on one line:
-/// `Name: value` and CR LF. Line breaks inside the value (the host unfolds,
-/// so there should be none) become spaces, so that nothing is injected.
-fn header_line(name: &str, value: &str) -> Vec<u8> {
-    let clean = |s: &str| s.replace(['\r', '\n'], " ");
-    format!("{}: {}\r\n", clean(name), clean(value)).into_bytes()
+/// Whether a raw header section ends with the empty line that separates it
+/// from the body (or is only that line).
+fn ends_with_empty_line(raw: &[u8]) -> bool {
+    matches!(raw, b"\n" | b"\r\n") || raw.ends_with(b"\n\n") || raw.ends_with(b"\n\r\n")
 }
 
 postern_plugin_sdk::register!(HeaderChecks);

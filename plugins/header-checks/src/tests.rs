@@ -226,3 +226,30 @@ fn configuration_errors_name_the_setting() {
     let mut p = p;
     assert!(run(&mut p, "Subject: x\r\n\r\n").is_continue());
 }
+
+#[test]
+fn top_level_headers_are_matched_as_received_folded_lines_and_all() {
+    // Postfix joins a folded header's lines with newlines (which `.`
+    // matches without the `m` flag) and keeps the white space after the
+    // colon: so does the plugin, from the raw section.
+    let mut p = plugin(json!({
+        "files": {"header_checks": "/^Subject: first.[[:space:]]second$/ REJECT folded as sent\n\
+                                    /^X-Spacing:  two$/ REJECT two spaces kept\n"}
+    }));
+    assert_eq!(
+        run(&mut p, "Subject: first\r\n\tsecond\r\n\r\nbody\r\n").verdict,
+        Verdict::reject(550, "5.7.1", "folded as sent")
+    );
+    assert_eq!(
+        run(&mut p, "X-Spacing:  two\r\n\r\nbody\r\n").verdict,
+        Verdict::reject(550, "5.7.1", "two spaces kept")
+    );
+    // Unfolded, the same text does not match the folded rule.
+    assert!(run(&mut p, "Subject: first second\r\n\r\nbody\r\n").is_continue());
+    // A message of headers only still ends its header section.
+    assert!(run(&mut p, "Subject: only\r\n").is_continue());
+    assert_eq!(
+        run(&mut p, "Subject: first\r\n\tsecond\r\n").verdict,
+        Verdict::reject(550, "5.7.1", "folded as sent")
+    );
+}

@@ -41,6 +41,10 @@ impl MessageBody {
             .collect()
     }
 
+    fn raw_headers(&self) -> Vec<u8> {
+        self.content[..self.body_start].to_vec()
+    }
+
     fn read_body(&self, offset: u64, len: u32) -> Vec<u8> {
         let body = &self.content[self.body_start..];
         let start = usize::try_from(offset)
@@ -124,6 +128,10 @@ impl HostMessage for HostState {
         Ok(self.table.get(&this)?.headers())
     }
 
+    async fn raw_headers(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&this)?.raw_headers())
+    }
+
     async fn size(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&this)?.content.len() as u64)
     }
@@ -159,6 +167,10 @@ mod tests {
         assert_eq!(
             (h[0].name.as_str(), h[0].value.as_str()),
             ("Subject", "hi there")
+        );
+        assert_eq!(
+            m.raw_headers(),
+            b"Subject: hi\r\n there\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
         );
         assert!(m.read_body(0, 4).starts_with(b"--b"));
         assert!(m.read_body(10_000, 10).is_empty());
