@@ -41,6 +41,20 @@ pub fn dnsbl_query(ip: &str, zone: &str) -> Option<String> {
     reverse_ip(ip).map(|reversed| format!("{reversed}.{zone}"))
 }
 
+/// Whether `name` can be looked up as a DNS name: letters, digits, `-` and
+/// `_` in dot-separated labels of 1 to 63 bytes, at most 253 bytes in all
+/// (for a DNSBL zone, or a domain to look up under one).
+pub fn is_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// Splits a mail address at its last `@` into local part and domain:
 /// `("user+tag", "example.org")`. Without an `@` (`postmaster`, or the null
 /// sender `""`) the domain is empty. Angle brackets are not expected: the host
@@ -121,5 +135,25 @@ mod tests {
         }
         assert_eq!(domain_of("User@Example.ORG."), "example.org");
         assert_eq!(domain_of("postmaster"), "");
+    }
+
+    #[test]
+    fn dns_names() {
+        for ok in ["zen.spamhaus.org", "a", "_dmarc.example.org", "x-y.test"] {
+            assert!(is_dns_name(ok), "{ok}");
+        }
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 127].join(".") + ".ab";
+        for bad in [
+            "",
+            "a..b",
+            ".a",
+            "a b",
+            "bad!.test",
+            &long_label,
+            &long_name,
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
     }
 }

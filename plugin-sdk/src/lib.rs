@@ -103,7 +103,7 @@
 //! - Capabilities: [`dns`], [`log`], [`kv`], [`clock`], [`home`]; [`mock`] stands in
 //!   for the host on native targets.
 //! - Address helpers: [`reverse_ip`], [`dnsbl_query`], [`split_address`],
-//!   [`domain_of`] (`address`).
+//!   [`domain_of`], [`is_dns_name`] (`address`).
 //! - The generated bindings (`bindings`, the one `generate!` site).
 
 #![deny(missing_docs)]
@@ -128,7 +128,7 @@ mod message;
 pub mod mock;
 mod verdict;
 
-pub use address::{dnsbl_query, domain_of, reverse_ip, split_address};
+pub use address::{dnsbl_query, domain_of, is_dns_name, reverse_ip, split_address};
 pub use bindings::postern::mta::types::{
     Client, Delivery, Edit, Envelope, Header, MimePart, Outcome, Reply, Verdict,
 };

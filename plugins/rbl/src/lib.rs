@@ -84,7 +84,9 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use postern_plugin_sdk::dns::{self, DnsError};
-use postern_plugin_sdk::{Client, Config, Envelope, Filter, Outcome, dnsbl_query, domain_of, log};
+use postern_plugin_sdk::{
+    Client, Config, Envelope, Filter, Outcome, dnsbl_query, domain_of, is_dns_name, log,
+};
 
 /// The filter: the weighted sites, and the transaction's DNS answers.
 #[derive(Debug)]
@@ -553,18 +555,6 @@ fn octet(text: &str) -> Option<u8> {
         return None;
     }
     text.parse().ok()
-}
-
-/// Letters, digits, `-` and `_` in dot-separated labels of 1 to 63 bytes.
-fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@
 use std::net::Ipv4Addr;
 
 use postern_plugin_sdk::dns::{self, DnsError};
-use postern_plugin_sdk::{Client, Config, Filter, Outcome, dnsbl_query, log, register};
+use postern_plugin_sdk::{
+    Client, Config, Filter, Outcome, dnsbl_query, is_dns_name, log, register,
+};
 
 /// The filter: the DNSBL zones, in the order they are asked.
 #[derive(Debug)]
@@ -117,18 +119,6 @@ fn is_refusal(answer: &str) -> bool {
 
 fn is_refusal_ip(ip: Ipv4Addr) -> bool {
     matches!(ip.octets(), [127, 255, 255, _])
-}
-
-/// Letters, digits, `-` and `_` in dot-separated labels of 1 to 63 bytes.
-fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 #[cfg(test)]
