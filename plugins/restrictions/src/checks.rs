@@ -244,47 +244,27 @@ impl Restrictions {
                 if ev.warn_if_reject == 0 {
                     ignored_after("reject");
                 }
-                let text = format!(
-                    "<{}>: {} rejected: Access denied",
-                    self.name(ev, who),
-                    who.class
-                );
+                let text = self.rejected(ev, who, "Access denied");
                 self.check_reject(ev, codes.reject, "5.7.1", text)
             }
             "defer" => {
                 if ev.warn_if_reject == 0 {
                     ignored_after("defer");
                 }
-                let text = format!(
-                    "<{}>: {} rejected: Try again later",
-                    self.name(ev, who),
-                    who.class
-                );
+                let text = self.rejected(ev, who, "Try again later");
                 self.check_reject(ev, codes.defer, "4.3.2", text)
             }
             "defer_if_permit" => {
-                let text = format!(
-                    "<{}>: {} rejected: defer_if_permit requested",
-                    self.name(ev, who),
-                    who.class
-                );
+                let text = self.rejected(ev, who, "defer_if_permit requested");
                 self.defer_if_permit(ev, 450, "4.7.0", text)
             }
             "defer_if_reject" => {
-                let text = format!(
-                    "<{}>: {} rejected: defer_if_reject requested",
-                    self.name(ev, who),
-                    who.class
-                );
+                let text = self.rejected(ev, who, "defer_if_reject requested");
                 defer_if(&mut ev.defer_if_reject, 450, "4.7.0", text);
                 Status::Dunno
             }
             "reject_unauth_pipelining" if stage.client.improper_pipelining => {
-                let text = format!(
-                    "<{}>: {} rejected: Improper use of SMTP command pipelining",
-                    self.name(ev, who),
-                    who.class
-                );
+                let text = self.rejected(ev, who, "Improper use of SMTP command pipelining");
                 self.check_reject(ev, 503, "5.5.0", text)
             }
             "reject_plaintext_session" if !stage.client.tls => self.check_reject(
@@ -396,11 +376,7 @@ impl Restrictions {
             "reject_multi_recipient_bounce" => {
                 let limit = if stage.hook == Hook::Data { 1 } else { 0 };
                 if stage.sender == Some("") && stage.rcpt_count > limit {
-                    let text = format!(
-                        "<{}>: {} rejected: Multi-recipient bounce",
-                        self.name(ev, who),
-                        who.class
-                    );
+                    let text = self.rejected(ev, who, "Multi-recipient bounce");
                     self.check_reject(ev, codes.multi_recipient_bounce, "5.5.3", text)
                 } else {
                     Status::Dunno
@@ -484,6 +460,11 @@ impl Restrictions {
     }
 
     /// The reply name of `who`: the client's `name[addr]` is looked up now.
+    /// `<NAME>: CLASS rejected: WHY`, the shape of smtpd_check.c's replies.
+    fn rejected(&mut self, ev: &Eval<'_>, who: &Who, why: &str) -> String {
+        format!("<{}>: {} rejected: {why}", self.name(ev, who), who.class)
+    }
+
     fn name(&mut self, ev: &Eval<'_>, who: &Who) -> String {
         match &who.name {
             Some(name) => name.clone(),
