@@ -96,8 +96,8 @@ pub struct Rbl {
     /// A answers by query name: the IPv4 answers, error codes left out; an
     /// empty list for NXDOMAIN or a failed lookup.
     answers: HashMap<String, Vec<Ipv4Addr>>,
-    /// The client's name from PTR, once looked up (`None` inside: unknown).
-    client_name: Option<Option<String>>,
+    /// The client's PTR names, once looked up (empty: unknown).
+    ptr_names: Option<Vec<String>>,
     /// The client's forward-confirmed name, once looked up.
     verified_name: Option<Option<String>>,
 }
@@ -155,7 +155,7 @@ impl Filter for Rbl {
             sites,
             threshold,
             answers: HashMap::new(),
-            client_name: None,
+            ptr_names: None,
             verified_name: None,
         })
     }
@@ -355,7 +355,7 @@ impl Rbl {
     /// looked up once.
     fn verified_name(&mut self, ip: &str) -> Option<String> {
         if self.verified_name.is_none() {
-            let verified = self.client_names(ip).into_iter().find(|name| {
+            let verified = self.client_names(ip).iter().find(|name| {
                 let forward = if ip.contains(':') {
                     dns::lookup_aaaa(name)
                 } else {
@@ -363,37 +363,35 @@ impl Rbl {
                 };
                 forward.is_ok_and(|addrs| addrs.iter().any(|a| same_ip(a, ip)))
             });
-            self.verified_name = Some(verified);
+            self.verified_name = Some(verified.cloned());
         }
         self.verified_name.clone().flatten()
     }
 
-    /// The client's PTR names (empty when unknown or the lookup failed).
-    fn client_names(&mut self, ip: &str) -> Vec<String> {
-        match dns::lookup_ptr(ip) {
-            Ok(names) => names
-                .into_iter()
-                .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
-                .filter(|n| !n.is_empty())
-                .collect(),
-            Err(DnsError::NotFound) => Vec::new(),
-            Err(DnsError::Temporary(why)) => {
-                log::warn(format!(
-                    "PTR lookup of {ip} failed ({why}); the client's name is not checked \
+    /// The client's PTR names (empty when unknown or the lookup failed),
+    /// looked up once.
+    fn client_names(&mut self, ip: &str) -> &[String] {
+        self.ptr_names
+            .get_or_insert_with(|| match dns::lookup_ptr(ip) {
+                Ok(names) => names
+                    .into_iter()
+                    .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                Err(DnsError::NotFound) => Vec::new(),
+                Err(DnsError::Temporary(why)) => {
+                    log::warn(format!(
+                        "PTR lookup of {ip} failed ({why}); the client's name is not checked \
                      (fail open)"
-                ));
-                Vec::new()
-            }
-        }
+                    ));
+                    Vec::new()
+                }
+            })
     }
 
-    /// The client's name: the first PTR name, looked up once.
+    /// The client's reverse name: the first PTR name.
     fn client_name(&mut self, ip: &str) -> Option<String> {
-        if self.client_name.is_none() {
-            let name = self.client_names(ip).into_iter().next();
-            self.client_name = Some(name);
-        }
-        self.client_name.clone().flatten()
+        self.client_names(ip).first().cloned()
     }
 }
 

@@ -293,6 +293,17 @@ fn rhsbl_reverse_client_uses_the_first_ptr_name_and_rhsbl_client_the_verified_on
         .filter(|q| q.starts_with("PTR "))
         .count();
     assert_eq!(ptrs, 1);
+    // Both names come from the same PTR lookup.
+    mock::reset();
+    mock::dns_answer_ptr(IP, Ok(vec!["mail.bad.example"]));
+    let mut rbl = new_rbl();
+    let words = "reject_rhsbl_reverse_client dbl.test reject_rhsbl_client dbl.test";
+    assert!(connect(&mut rbl, IP, words).is_continue());
+    let ptrs = mock::dns_queries()
+        .iter()
+        .filter(|q| q.starts_with("PTR "))
+        .count();
+    assert_eq!(ptrs, 1);
     // Without a name that resolves back, reject_rhsbl_client checks nothing.
     assert!(connect(&mut new_rbl(), IP, "reject_rhsbl_client dbl.test").is_continue());
 }
