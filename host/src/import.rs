@@ -627,6 +627,25 @@ pub fn import(path: &Path) -> Result<Imported, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Stage};
+
+    /// Imports `main_cf` (written into `dir`); the result and the
+    /// configuration it parses to.
+    fn import_text(dir: &Path, main_cf: &str) -> (Imported, Config) {
+        std::fs::write(dir.join("main.cf"), main_cf).expect("write");
+        let imported = import(&dir.join("main.cf")).expect("import");
+        let cfg = Config::parse(&imported.toml, "imported").expect("valid postern.toml");
+        (imported, cfg)
+    }
+
+    /// A stage's steps as their arguments joined.
+    fn step_args(cfg: &Config, stage: Stage) -> Vec<String> {
+        cfg.chains
+            .get(stage)
+            .iter()
+            .map(|s| s.args.join(" "))
+            .collect()
+    }
 
     #[test]
     fn continuation_lines_and_overrides() {
@@ -654,8 +673,7 @@ mod tests {
     fn the_seed_imports_and_parses() {
         let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/seed/main.cf");
         let imported = import(&seed).expect("import");
-        let cfg =
-            crate::config::Config::parse(&imported.toml, "imported").expect("valid postern.toml");
+        let cfg = Config::parse(&imported.toml, "imported").expect("valid postern.toml");
         assert_eq!(cfg.myhostname, "fire.deimos.fr");
         assert_eq!(
             cfg.myorigin, "deimos.fr",
@@ -672,7 +690,6 @@ mod tests {
                 .map(|s| format!("{} {}", s.plugin, s.args.join(" ")))
                 .collect::<Vec<_>>()
         };
-        use crate::config::Stage;
         assert_eq!(
             steps(Stage::Connect),
             ["rbl reject_rbl_client bl.spamcop.net"]
@@ -729,9 +746,9 @@ mod tests {
     fn unsupported_words_are_left_out_with_a_note_and_tables_are_copied() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("access"), "spam.test REJECT\n").expect("write");
-        std::fs::write(
-            dir.path().join("main.cf"),
-            format!(
+        let (imported, cfg) = import_text(
+            dir.path(),
+            &format!(
                 "smtpd_sender_restrictions = check_sender_access hash:{}/access,\n  \
                  check_policy_service inet:127.0.0.1:10023, reject_unlisted_sender,\n  \
                  warn_if_reject reject_rbl_client x.test, check_helo_access hash:/nonexistent\n\
@@ -739,18 +756,9 @@ mod tests {
                  compatibility_level = 3.6\n",
                 dir.path().display()
             ),
-        )
-        .expect("write");
-        let imported = import(&dir.path().join("main.cf")).expect("import");
-        let cfg = crate::config::Config::parse(&imported.toml, "imported").expect("valid");
-        let mail: Vec<_> = cfg
-            .chains
-            .get(crate::config::Stage::Mail)
-            .iter()
-            .map(|s| s.args.join(" "))
-            .collect();
+        );
         assert_eq!(
-            mail,
+            step_args(&cfg, Stage::Mail),
             ["smtpd_sender_restrictions check_sender_access hash:access"]
         );
         assert_eq!(
@@ -767,7 +775,7 @@ mod tests {
         ] {
             assert!(notes.contains(left), "{left}:\n{notes}");
         }
-        let rcpt = cfg.chains.get(crate::config::Stage::Rcpt);
+        let rcpt = cfg.chains.get(Stage::Rcpt);
         assert_eq!(
             rcpt[0].args,
             [
@@ -781,16 +789,7 @@ mod tests {
     #[test]
     fn the_relay_list_defaults_as_in_postfix() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let rcpt = |main_cf: &str| {
-            std::fs::write(dir.path().join("main.cf"), main_cf).expect("write");
-            let imported = import(&dir.path().join("main.cf")).expect("import");
-            let cfg = crate::config::Config::parse(&imported.toml, "imported").expect("valid");
-            cfg.chains
-                .get(crate::config::Stage::Rcpt)
-                .iter()
-                .map(|s| s.args.join(" "))
-                .collect::<Vec<_>>()
-        };
+        let rcpt = |main_cf: &str| step_args(&import_text(dir.path(), main_cf).1, Stage::Rcpt);
         assert!(rcpt("myhostname = a.test\n").is_empty());
         assert_eq!(
             rcpt("compatibility_level = 2\n"),
@@ -803,15 +802,12 @@ mod tests {
     #[test]
     fn postscreen_dnsbl_sites_become_rbl_scores() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("main.cf"),
+        let (_, cfg) = import_text(
+            dir.path(),
             "postscreen_dnsbl_sites = zen.test*3, allow.test=127.0.0.[2..255]*-2\n\
              postscreen_dnsbl_threshold = 3\npostscreen_dnsbl_action = enforce\n",
-        )
-        .expect("write");
-        let imported = import(&dir.path().join("main.cf")).expect("import");
-        let cfg = crate::config::Config::parse(&imported.toml, "imported").expect("valid");
-        let connect = cfg.chains.get(crate::config::Stage::Connect);
+        );
+        let connect = cfg.chains.get(Stage::Connect);
         assert_eq!(connect[0].plugin, "rbl");
         assert!(connect[0].args.is_empty());
         let json: serde_json::Value =

@@ -13,11 +13,7 @@ fn check_names_file_line_and_key_of_every_error() {
         "myhostname = \"mx.test\"\nmessage_size_limit = \"huge\"\nsmtpd_helo_requird = true\nmynetworks = [\"10.0.0.0/33\"]\n",
     )
     .expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run");
+    let out = postern_check(&path);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let p = path.display();
@@ -52,11 +48,7 @@ fn check_accepts_the_embedded_default_and_a_good_file() {
     let dir = tempdir();
     let path = dir.path().join("good.toml");
     std::fs::write(&path, base_config(dir.path(), "smtpd_timeout = \"5m\"\n")).expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run");
+    let out = postern_check(&path);
     assert!(
         out.status.success(),
         "{}",
@@ -78,11 +70,7 @@ fn empty_queue_and_missing_alias_file() {
     );
     let path = dir.path().join("c.toml");
     std::fs::write(&path, "alias_maps = [\"/nonexistent/aliases\"]\n").expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run");
+    let out = postern_check(&path);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/aliases"));
 }
@@ -112,11 +100,7 @@ fn seed_main_cf_imports_and_checks() {
         );
     }
     let config = dir.path().join("postern.toml");
-    let check = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("check");
+    let check = postern_check(&config);
     assert!(
         check.status.success(),
         "{}",

@@ -178,6 +178,15 @@ impl Drop for Server {
     }
 }
 
+/// `postern check --config PATH`.
+pub fn postern_check(path: &Path) -> Output {
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .expect("run postern check")
+}
+
 pub fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/clients/send.py")
 }

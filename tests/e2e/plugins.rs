@@ -296,11 +296,7 @@ fn a_capability_that_is_not_granted_stops_the_load() {
     );
     let path = dir.path().join("postern.toml");
     std::fs::write(&path, &config).expect("write");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .expect("check");
+    let out = postern_check(&path);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     // The file, the line of the plugin's table, the plugin and the capability.
@@ -706,11 +702,7 @@ fn a_missing_stage_or_a_failing_configure_stops_the_load() {
     let check = |plugins_toml: &str| {
         let path = dir.path().join("postern.toml");
         std::fs::write(&path, config_with(dir.path(), "", plugins_toml)).expect("write");
-        let out = Command::new(BIN)
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .expect("check");
+        let out = postern_check(&path);
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
