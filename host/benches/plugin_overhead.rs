@@ -24,8 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postern::config::Config;
-use postern::plugin::types::{ClientInfo, EnvelopeInfo, HookInput};
-use postern::plugin::{Instances, PluginRuntime, PluginSet};
+use postern::plugin::types::{ClientInfo, DeliveryInfo, EnvelopeInfo, HookInput};
+use postern::plugin::{Instances, PluginRuntime, PluginSet, Prepared};
+use postern::policy::{Policy, PolicySet};
 
 /// The end-to-end tests' builder: Rust plugins with cargo, the Python and
 /// JavaScript examples with their scripts, once.
@@ -101,8 +102,167 @@ fn start_rbldnsd(dir: &Path) -> Option<(std::process::Child, u16)> {
     Some((child, port))
 }
 
+/// `POSTERN_BENCH_CHAIN=N`: N messages through a chain of four no-op Rust
+/// plugins at every stage, as the server runs them (one policy transaction
+/// for connect..data, one for the delivery); prints the cost per message.
+fn chain_loop(n: usize, dir: &Path) {
+    let plugins = dir.join("plugins");
+    components::install("postern_test_noop", &plugins, "postern_test_noop.wasm");
+    let mut config = format!(
+        "data_directory = \"{}\"\nplugin_directory = \"{}\"\n",
+        dir.join("data").display(),
+        plugins.display()
+    );
+    for i in 1..=4 {
+        config += &format!("[plugins.noop{i}]\npath = \"postern_test_noop.wasm\"\n");
+    }
+    config += "[chains]\n";
+    for stage in ["connect", "helo", "mail", "rcpt", "data", "deliver"] {
+        config += &format!("{stage} = [\"noop1\", \"noop2\", \"noop3\", \"noop4\"]\n");
+    }
+    let cfg = Config::parse(&config, "bench").expect("config");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::env::var("POSTERN_BENCH_WORKERS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(2),
+        )
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let runtime = PluginRuntime::new(
+            &cfg.data_directory,
+            &cfg.plugin_cache_directory,
+            &cfg.dns_nameservers,
+        )
+        .expect("plugin runtime");
+        let set = Arc::new(runtime.load(&cfg, None).await.expect("load"));
+        let policy = Policy::new(
+            runtime,
+            PolicySet {
+                chains: cfg.chains.clone(),
+                plugins: set,
+            },
+        );
+        let policy = Arc::new(policy);
+        // POSTERN_BENCH_CHAIN_LANES=K: K messages in flight at once, their
+        // stages interleaved (as concurrent sessions are in the server).
+        let lanes: usize = std::env::var("POSTERN_BENCH_CHAIN_LANES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+            .max(1);
+        let run = |count: usize| {
+            let tasks: Vec<_> = (0..lanes)
+                .map(|_| tokio::spawn(messages(policy.clone(), count / lanes, lanes > 1 && std::env::var_os("POSTERN_BENCH_NO_YIELD").is_none())))
+                .collect();
+            async move {
+                for t in tasks {
+                    t.await.expect("lane");
+                }
+            }
+        };
+        run(100 * lanes).await;
+        let (t, c) = (Instant::now(), cpu_time());
+        run(n).await;
+        let n = n / lanes * lanes;
+        let (wall, cpu) = (t.elapsed() / n as u32, (cpu_time() - c) / n as u32);
+        println!(
+            "{n} messages ({lanes} at a time) through 4 no-op plugins x 6 stages: {:.1} µs wall, {:.1} µs CPU per message",
+            wall.as_secs_f64() * 1e6,
+            cpu.as_secs_f64() * 1e6
+        );
+    });
+}
+
+/// `count` messages through `policy`'s chains, one after the other; with
+/// `interleave`, yielding between stages so that other lanes run.
+async fn messages(policy: Arc<Policy>, count: usize, interleave: bool) {
+    let client = ClientInfo {
+        ip: "192.0.2.7".parse().expect("ip"),
+        port: 40000,
+        helo: Some("client.example".into()),
+        esmtp: true,
+        tls: false,
+        auth_user: None,
+        in_mynetworks: false,
+        improper_pipelining: false,
+    };
+    let envelope = EnvelopeInfo {
+        sender: "a@example.org".into(),
+        recipients: vec!["b@example.org".into()],
+    };
+    let mut message = b"Received: from client.example (client.example [192.0.2.7])\r\n\tby bench.test (postern) with ESMTP id 6612EB3781F5B12A\r\n\tfor <b@example.org>; Thu, 26 Nov 2026 14:24:27 +0000\r\nFrom: <a@example.org>\r\nTo: <b@example.org>\r\nDate: Thu, 26 Nov 2026 14:24:27 +0000\r\nMessage-Id: <20261126142427.1@client.example>\r\n\r\n".to_vec();
+    message.resize(message.len() + 4096, b'x');
+    let message = Arc::new(message);
+    let delivery = DeliveryInfo {
+        recipient: "b@example.org".into(),
+        user: "b".into(),
+        extension: None,
+        size: 4096,
+        home: None,
+    };
+    let smtp = [
+        HookInput::Connect { client: &client },
+        HookInput::Helo {
+            client: &client,
+            helo: "client.example",
+        },
+        HookInput::Mail {
+            client: &client,
+            sender: "a@example.org",
+        },
+        HookInput::Rcpt {
+            client: &client,
+            envelope: &envelope,
+            rcpt: "b@example.org",
+        },
+        HookInput::Data {
+            client: &client,
+            envelope: &envelope,
+            message: message.clone(),
+        },
+    ];
+    let deliver = HookInput::Deliver {
+        delivery: &delivery,
+        envelope: &envelope,
+        message,
+    };
+    for _ in 0..count {
+        let mut txn = policy.transaction();
+        for input in &smtp {
+            txn.run(input).await;
+            if interleave {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(txn);
+        policy.transaction().run(&deliver).await;
+    }
+}
+
+/// This process's CPU time (user + system).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime, in 1/100 s) are the 12th and 13th after the name.
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_micros((field(11) + field(12)) * 10_000)
+}
+
 fn main() {
     let dir = std::env::temp_dir().join(format!("postern-bench-{}", std::process::id()));
+    if let Some(n) = std::env::var("POSTERN_BENCH_CHAIN")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        chain_loop(n, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let plugins = dir.join("plugins");
@@ -201,7 +361,9 @@ config = {{ zones = ["zen.test"] }}
             let t = Instant::now();
             for _ in 0..n {
                 let mut inst = Instances::new(set.clone());
-                inst.call("rust", &connect, &[]).await.expect("call");
+                inst.call("rust", &Prepared::new(&connect), &[])
+                    .await
+                    .expect("call");
             }
             println!(
                 "{n} fresh Rust instances: {:.2?} each",
@@ -224,7 +386,9 @@ config = {{ zones = ["zen.test"] }}
                 let set = set.clone();
                 async move {
                     let mut inst = Instances::new(set);
-                    inst.call(name, input, &[]).await.expect("call");
+                    inst.call(name, &Prepared::new(input), &[])
+                        .await
+                        .expect("call");
                 }
             })
             .await;
@@ -235,11 +399,15 @@ config = {{ zones = ["zen.test"] }}
             let mut inst = Instances::new(set.clone());
             let mut live = Vec::new();
             for _ in 0..20 {
-                inst.call(name, input, &[]).await.expect("call");
+                inst.call(name, &Prepared::new(input), &[])
+                    .await
+                    .expect("call");
             }
             for _ in 0..n {
                 let t = Instant::now();
-                inst.call(name, input, &[]).await.expect("call");
+                inst.call(name, &Prepared::new(input), &[])
+                    .await
+                    .expect("call");
                 live.push(t.elapsed());
             }
             rows.push((
@@ -252,7 +420,9 @@ config = {{ zones = ["zen.test"] }}
             let mut times = Vec::new();
             for i in 0..1020 {
                 let t = Instant::now();
-                inst.call("rbl", &connect, &[]).await.expect("call");
+                inst.call("rbl", &Prepared::new(&connect), &[])
+                    .await
+                    .expect("call");
                 if i >= 20 {
                     times.push(t.elapsed());
                 }
@@ -268,12 +438,16 @@ config = {{ zones = ["zen.test"] }}
             }
             let mut inst = Instances::new(set.clone());
             for _ in 0..20 {
-                inst.call(name, &data, &[]).await.expect("call");
+                inst.call(name, &Prepared::new(&data), &[])
+                    .await
+                    .expect("call");
             }
             let mut times = Vec::new();
             for _ in 0..n {
                 let t = Instant::now();
-                inst.call(name, &data, &[]).await.expect("call");
+                inst.call(name, &Prepared::new(&data), &[])
+                    .await
+                    .expect("call");
                 times.push(t.elapsed());
             }
             let what = if name == "js" {

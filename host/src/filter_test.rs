@@ -140,7 +140,7 @@ async fn trace(
         in_mynetworks: cfg.in_mynetworks(p.client),
         improper_pipelining: false,
     };
-    let mut txn = PolicyTxn::new(set.clone());
+    let mut txn = PolicyTxn::traced(set.clone());
     let mut envelope = EnvelopeInfo {
         sender: p.from.clone(),
         recipients: Vec::new(),
@@ -198,7 +198,7 @@ async fn trace(
             }),
         };
         // Deliver-stage instances are per delivery, as in the server.
-        let mut dtxn = PolicyTxn::new(set.clone());
+        let mut dtxn = PolicyTxn::traced(set.clone());
         let d = dtxn
             .run(&HookInput::Deliver {
                 delivery: &delivery,

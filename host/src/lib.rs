@@ -40,5 +40,6 @@ pub mod import;
 pub mod listener;
 pub mod plugin;
 pub mod policy;
+pub mod poll;
 pub mod queue;
 pub mod smtp;

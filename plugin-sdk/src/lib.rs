@@ -34,11 +34,15 @@
 //!
 //! # Lifetime and state
 //!
-//! The host creates one instance of the component per SMTP transaction (per
-//! delivery at the deliver stage) and calls `configure` first, so `self` is
-//! the transaction's state: whatever `on_connect` stores is still there in
-//! `on_rcpt` and `on_data` of the same transaction, and never longer. Use
-//! [`kv`] for anything that must outlive a transaction.
+//! The host creates one instance of the component per SMTP transaction and
+//! calls `configure` first, so `self` is the transaction's state: whatever
+//! `on_connect` stores is still there in `on_rcpt` and `on_data` of the same
+//! transaction, and never longer. `on_deliver` runs in that same instance
+//! when a single-recipient message is delivered straight after acceptance,
+//! and in a fresh one per recipient otherwise (several recipients, a retry,
+//! after a restart): pass what it needs in the message (a header added in
+//! `on_data`), not in `self`. Use [`kv`] for anything that must outlive a
+//! transaction.
 //!
 //! # Capabilities
 //!

@@ -151,6 +151,16 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
             "[plugins.filing]\npath = \"filing.wasm\"\n[chains]\ndata = [\"filing\"]\ndeliver = [\"filing\"]\n",
         ),
     );
+    // Two recipients: each delivery in a fresh instance of its own.
+    let two = server.smtplib(&[
+        "--to",
+        "cid@localhost",
+        "--to",
+        "dan@localhost",
+        "--subject",
+        "two",
+    ]);
+    assert!(two[0].starts_with("OK "), "{two:?}");
     for (subject, rcpt) in [
         ("plain", "ann@localhost"),
         ("[SPAM] offer", "ann@localhost"),
@@ -187,6 +197,20 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
         plain.contains("X-Filing: seen\n") && plain.contains("X-Filed-For: ann\n"),
         "{plain}"
     );
+    // A single-recipient message delivered at once: the deliver stage went
+    // on in the instance of the transaction that accepted it.
+    assert!(
+        plain.contains("X-Filing-Instance: after-data 1\n"),
+        "{plain}"
+    );
+    for user in ["cid", "dan"] {
+        let copy = server.wait_for_mail(user, 1);
+        let text = std::fs::read_to_string(&copy[0]).expect("read");
+        assert!(
+            text.contains("X-Filing-Instance: fresh 1\n"),
+            "{user}: {text}"
+        );
+    }
     assert_eq!(subject_of(&bob[0]), "[FWD bob@localhost] for bob");
     assert!(
         std::fs::read_to_string(&bob[0])
@@ -648,7 +672,7 @@ fn filter_test_prints_every_step_without_sending_mail() {
         text.contains("data: hc: reject 550 5.7.1 Attachment type not allowed. File \"virus.exe\" has the unacceptable extension \"exe\""),
         "{text}"
     );
-    assert!(text.contains("deliver <ann+lists@localhost>: filing: continue [add-header X-Filed-For: ann] [set-folder Lists]"), "{text}");
+    assert!(text.contains("deliver <ann+lists@localhost>: filing: continue [add-header X-Filed-For: ann] [add-header X-Filing-Instance: fresh 1] [set-folder Lists]"), "{text}");
     // Nothing was sent or queued.
     assert!(
         !dir.path().join("data/queue").exists()

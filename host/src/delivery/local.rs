@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, MailHome, Stage};
 use crate::plugin::types::{DeliveryInfo, Edit, EnvelopeInfo, HomeDir, HookInput, Verdict};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyTxn};
 use crate::queue::{Envelope, EnvelopeRcpt, QueueFile, QueueId, Spool};
 use crate::smtp::proto::Reply;
 
@@ -42,8 +42,16 @@ impl LocalDelivery {
     }
 
     /// Delivers recipient `idx` of `msg`. With `recovering`, a delivery already
-    /// present in the Maildir (from before a crash) counts as done.
-    pub fn deliver(&self, msg: &QueueFile, idx: usize, recovering: bool) -> DeliveryOutcome {
+    /// present in the Maildir (from before a crash) counts as done. `handed`
+    /// is the accepting transaction ([`Policy::take_over`]): the first deliver
+    /// stage that runs continues in it.
+    pub fn deliver(
+        &self,
+        msg: &QueueFile,
+        idx: usize,
+        recovering: bool,
+        handed: &mut Option<PolicyTxn>,
+    ) -> DeliveryOutcome {
         let Some(rcpt) = msg.envelope.recipients.get(idx) else {
             return DeliveryOutcome::PermFail("5.3.0 no such recipient".into());
         };
@@ -67,7 +75,7 @@ impl LocalDelivery {
         let mut temp = None;
         let mut perm = None;
         for target in &targets {
-            match self.deliver_target(msg, target, &key, recovering) {
+            match self.deliver_target(msg, target, &key, recovering, handed) {
                 DeliveryOutcome::Delivered(d) => delivered.push(d),
                 DeliveryOutcome::TempFail(why) => temp = temp.or(Some(why)),
                 DeliveryOutcome::PermFail(why) => perm = perm.or(Some(why)),
@@ -86,6 +94,7 @@ impl LocalDelivery {
         target: &Target,
         key: &str,
         recovering: bool,
+        handed: &mut Option<PolicyTxn>,
     ) -> DeliveryOutcome {
         let (user, address) = match target {
             Target::Mailbox { user, address, .. } => (user, address),
@@ -141,7 +150,7 @@ impl LocalDelivery {
                 owner: owner.map(|(uid, _)| uid),
             }),
         };
-        let plan = match self.deliver_stage(msg, &target_info) {
+        let plan = match self.deliver_stage(msg, &target_info, handed) {
             Ok(plan) => plan,
             Err(outcome) => return outcome,
         };
@@ -171,11 +180,12 @@ impl LocalDelivery {
         &self,
         msg: &QueueFile,
         target: &DeliveryInfo,
+        handed: &mut Option<PolicyTxn>,
     ) -> Result<DeliveryPlan, DeliveryOutcome> {
         if !self.policy.has_chain(Stage::Deliver) {
             return Ok(DeliveryPlan::default());
         }
-        let mut ptxn = self.policy.transaction();
+        let mut ptxn = handed.take().unwrap_or_else(|| self.policy.transaction());
         let envelope = EnvelopeInfo {
             sender: msg.envelope.sender.clone(),
             recipients: msg
@@ -193,11 +203,7 @@ impl LocalDelivery {
         };
         // Delivery runs on a blocking thread; the plugin call is async.
         let d = tokio::runtime::Handle::current().block_on(ptxn.run(&input));
-        let who = d
-            .trace
-            .last()
-            .map_or("policy", |t| t.plugin.as_str())
-            .to_owned();
+        let who = d.by.unwrap_or_else(|| "policy".to_owned());
         let why = |r: &Reply| {
             let code = r.enhanced.map_or_else(String::new, |e| format!("{e} "));
             format!("{code}{} (by {who})", r.text)
@@ -278,6 +284,12 @@ impl LocalDelivery {
     }
 
     /// The mail home, and who should own new files there.
+    /// The transaction that accepted `queue_id`, when it was handed over
+    /// for the message's delivery ([`Policy::hand_over`]).
+    pub fn handed_over(&self, queue_id: &str) -> Option<PolicyTxn> {
+        self.policy.take_over(queue_id)
+    }
+
     fn mail_home(&self, user: &str) -> Result<(PathBuf, maildir::Owner), DeliveryOutcome> {
         mail_home(&self.mail_home, user)
             .ok_or_else(|| DeliveryOutcome::PermFail(format!("5.1.1 unknown user: \"{user}\"")))

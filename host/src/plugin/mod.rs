@@ -28,20 +28,23 @@ mod state;
 pub mod types;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Instance, InstancePre, Linker, Resource};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use bindings::exports::postern::mta::{delivery_filter, lifecycle, message_filter, session_filter};
+use bindings::postern::mta::types as wit;
 use caps::dns::Dns;
 use caps::kv::KvStore;
 use caps::message::MessageBody;
-use state::HostState;
+use state::{Grants, HostState};
 pub use types::{HookInput, Outcome, PluginError};
 
 use crate::config::{Capability, Config, OnError, PluginConfig, Stage};
@@ -92,6 +95,7 @@ pub struct PluginStats {
 pub struct LoadedPlugin {
     name: Arc<str>,
     spec: PluginConfig,
+    grants: Grants,
     /// What `configure` receives: the `config` table plus `files` contents.
     config_json: String,
     path: PathBuf,
@@ -121,7 +125,11 @@ impl LoadedPlugin {
     }
 
     fn implements(&self, stage: Stage) -> bool {
-        self.stages().contains(&stage)
+        match stage {
+            Stage::Connect | Stage::Helo | Stage::Mail | Stage::Rcpt => self.session.is_some(),
+            Stage::Data => self.message.is_some(),
+            Stage::Deliver => self.delivery.is_some(),
+        }
     }
 }
 
@@ -362,6 +370,7 @@ impl PluginRuntime {
         Ok(LoadedPlugin {
             name: Arc::from(name),
             spec: spec.clone(),
+            grants: Grants::of(&spec.capabilities),
             config_json,
             path,
             hash,
@@ -500,9 +509,9 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
     let memory = usize::try_from(p.spec.memory_limit).unwrap_or(usize::MAX);
     let state = HostState::new(
         p.name.clone(),
-        p.spec.capabilities.clone(),
-        set.kv.clone(),
-        set.dns.clone(),
+        p.grants,
+        set.kv.as_ref(),
+        set.dns.as_ref(),
         memory,
         max_ticks(p.spec.timeout),
     );
@@ -519,10 +528,10 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
     });
     store.set_epoch_deadline(1);
     let wall = p.spec.timeout + WALL_CLOCK_SLACK;
-    let instance = match tokio::time::timeout(wall, p.pre.instantiate_async(&mut store)).await {
+    let instance = match backstop(wall, p.pre.instantiate_async(&mut store)).await {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => return Err(classify(&e, &store, p, PluginError::Instantiate)),
-        Err(_) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
+        Err(Elapsed) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
     };
     let mut live = Live {
         store,
@@ -536,7 +545,7 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
         .load(&mut live.store, &live.instance)
         .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
     reset_budget(&mut live.store);
-    let configured = tokio::time::timeout(
+    let configured = backstop(
         wall,
         lifecycle.call_configure(&mut live.store, &p.config_json),
     )
@@ -546,7 +555,22 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
         Ok(Ok(Ok(()))) => Ok(live),
         Ok(Ok(Err(why))) => Err(PluginError::Configure(why)),
         Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
-        Err(_) => Err(PluginError::Deadline(wall.as_millis() as u64)),
+        Err(Elapsed) => Err(PluginError::Deadline(wall.as_millis() as u64)),
+    }
+}
+
+/// The wall-clock limit passed.
+struct Elapsed;
+
+/// Runs `fut` under a wall-clock limit that is armed only if `fut` has to
+/// wait. CPU time is bounded by epochs; the wall clock matters only while a
+/// guest waits on the host (a DNS answer), and most calls never do, so most
+/// calls register no timer at all.
+async fn backstop<F: Future>(wall: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    match crate::poll::once(fut.as_mut()).await {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => tokio::time::timeout(wall, fut).await.map_err(|_| Elapsed),
     }
 }
 
@@ -585,6 +609,71 @@ fn classify(
     }
 }
 
+/// A stage's input in the interface's types, converted once for all the
+/// steps of its chain.
+pub struct Prepared<'a> {
+    stage: Stage,
+    wit: Wit<'a>,
+}
+
+enum Wit<'a> {
+    Connect(wit::Client),
+    Helo(wit::Client, &'a str),
+    Mail(wit::Client, &'a str),
+    Rcpt(wit::Client, wit::Envelope, &'a str),
+    Data(wit::Client, wit::Envelope, MessageBody),
+    Deliver(
+        wit::Delivery,
+        wit::Envelope,
+        MessageBody,
+        Option<&'a types::HomeDir>,
+    ),
+}
+
+impl<'a> Prepared<'a> {
+    /// Converts `input`.
+    pub fn new(input: &'a HookInput<'a>) -> Self {
+        let wit = match input {
+            HookInput::Connect { client } => Wit::Connect(convert::client(client)),
+            HookInput::Helo { client, helo } => Wit::Helo(convert::client(client), helo),
+            HookInput::Mail { client, sender } => Wit::Mail(convert::client(client), sender),
+            HookInput::Rcpt {
+                client,
+                envelope,
+                rcpt,
+            } => Wit::Rcpt(convert::client(client), convert::envelope(envelope), rcpt),
+            HookInput::Data {
+                client,
+                envelope,
+                message,
+            } => Wit::Data(
+                convert::client(client),
+                convert::envelope(envelope),
+                MessageBody::new(message.clone()),
+            ),
+            HookInput::Deliver {
+                delivery,
+                envelope,
+                message,
+            } => Wit::Deliver(
+                convert::delivery(delivery),
+                convert::envelope(envelope),
+                MessageBody::new(message.clone()),
+                delivery.home.as_ref(),
+            ),
+        };
+        Prepared {
+            stage: input.stage(),
+            wit,
+        }
+    }
+
+    /// The stage.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+}
+
 /// The instances of one SMTP transaction (or one delivery), created on first
 /// use. Holds its plugin set, so a reload mid-transaction does not change it.
 pub struct Instances {
@@ -618,48 +707,46 @@ impl Instances {
     pub async fn call(
         &mut self,
         plugin: &str,
-        input: &HookInput<'_>,
+        input: &Prepared<'_>,
         args: &[String],
     ) -> Result<Outcome, PluginError> {
-        let Some(p) = self.set.plugins.get(plugin).cloned() else {
+        let Instances { set, live } = self;
+        let Some(p) = set.plugins.get(plugin) else {
             return Err(PluginError::NotLoaded);
         };
         p.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let result = self.call_loaded(&p, input, args).await;
+        let result = call_loaded(set, live, p, input, args).await;
         if result.is_err() {
             p.stats.failures.fetch_add(1, Ordering::Relaxed);
             // A trapped instance cannot be entered again; the next call starts afresh.
-            self.live.remove(&p.name);
+            live.remove(&p.name);
         }
         result
     }
+}
 
-    async fn call_loaded(
-        &mut self,
-        p: &LoadedPlugin,
-        input: &HookInput<'_>,
-        args: &[String],
-    ) -> Result<Outcome, PluginError> {
-        let stage = input.stage();
-        if !p.implements(stage) {
-            return Err(PluginError::NoStage(stage.name()));
-        }
-        if !self.live.contains_key(&p.name) {
-            let live = instantiate(&self.set, p).await?;
-            self.live.insert(p.name.clone(), live);
-        }
-        let Some(live) = self.live.get_mut(&p.name) else {
-            return Err(PluginError::NotLoaded);
-        };
-        reset_budget(&mut live.store);
-        let wall = p.spec.timeout + WALL_CLOCK_SLACK;
-        let called = tokio::time::timeout(wall, dispatch(p, live, input, args)).await;
-        log_output(&mut live.store);
-        match called {
-            Ok(Ok(o)) => convert::outcome(o),
-            Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
-            Err(_) => Err(PluginError::Deadline(wall.as_millis() as u64)),
-        }
+async fn call_loaded(
+    set: &PluginSet,
+    live: &mut HashMap<Arc<str>, Live>,
+    p: &LoadedPlugin,
+    input: &Prepared<'_>,
+    args: &[String],
+) -> Result<Outcome, PluginError> {
+    if !p.implements(input.stage) {
+        return Err(PluginError::NoStage(input.stage.name()));
+    }
+    let live = match live.entry(p.name.clone()) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(instantiate(set, p).await?),
+    };
+    reset_budget(&mut live.store);
+    let wall = p.spec.timeout + WALL_CLOCK_SLACK;
+    let called = backstop(wall, dispatch(p, live, input, args)).await;
+    log_output(&mut live.store);
+    match called {
+        Ok(Ok(o)) => convert::outcome(o),
+        Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
+        Err(Elapsed) => Err(PluginError::Deadline(wall.as_millis() as u64)),
     }
 }
 
@@ -667,12 +754,9 @@ impl Instances {
 /// delete afterwards) and the borrow the guest receives.
 fn lend(
     store: &mut Store<HostState>,
-    message: &Arc<Vec<u8>>,
+    message: &MessageBody,
 ) -> wasmtime::Result<(Resource<MessageBody>, Resource<MessageBody>)> {
-    let own = store
-        .data_mut()
-        .table
-        .push(MessageBody::new(message.clone()))?;
+    let own = store.data_mut().table.push(message.clone())?;
     let borrow = Resource::<MessageBody>::new_borrow(own.rep());
     Ok((own, borrow))
 }
@@ -681,9 +765,9 @@ fn lend(
 async fn dispatch(
     p: &LoadedPlugin,
     live: &mut Live,
-    input: &HookInput<'_>,
+    input: &Prepared<'_>,
     args: &[String],
-) -> wasmtime::Result<bindings::postern::mta::types::Outcome> {
+) -> wasmtime::Result<wit::Outcome> {
     let Live {
         store,
         instance,
@@ -698,74 +782,40 @@ async fn dispatch(
             guest(session, || indices.load(&mut *store, instance))?.clone()
         }};
     }
-    match input {
-        HookInput::Connect { client } => {
-            let g = session!();
-            g.call_on_connect(&mut *store, &convert::client(client), args)
+    match &input.wit {
+        Wit::Connect(client) => session!().call_on_connect(&mut *store, client, args).await,
+        Wit::Helo(client, helo) => {
+            session!()
+                .call_on_helo(&mut *store, client, helo, args)
                 .await
         }
-        HookInput::Helo { client, helo } => {
-            let g = session!();
-            g.call_on_helo(&mut *store, &convert::client(client), helo, args)
+        Wit::Mail(client, sender) => {
+            session!()
+                .call_on_mail(&mut *store, client, sender, args)
                 .await
         }
-        HookInput::Mail { client, sender } => {
-            let g = session!();
-            g.call_on_mail(&mut *store, &convert::client(client), sender, args)
+        Wit::Rcpt(client, envelope, rcpt) => {
+            session!()
+                .call_on_rcpt(&mut *store, client, envelope, rcpt, args)
                 .await
         }
-        HookInput::Rcpt {
-            client,
-            envelope,
-            rcpt,
-        } => {
-            let g = session!();
-            g.call_on_rcpt(
-                &mut *store,
-                &convert::client(client),
-                &convert::envelope(envelope),
-                rcpt,
-                args,
-            )
-            .await
-        }
-        HookInput::Data {
-            client,
-            envelope,
-            message,
-        } => {
+        Wit::Data(client, envelope, message) => {
             let indices = p.message.as_ref().ok_or_else(no_stage)?;
             let g = guest(data_guest, || indices.load(&mut *store, instance))?.clone();
             let (own, borrow) = lend(store, message)?;
             let r = g
-                .call_on_data(
-                    &mut *store,
-                    &convert::client(client),
-                    &convert::envelope(envelope),
-                    borrow,
-                    args,
-                )
+                .call_on_data(&mut *store, client, envelope, borrow, args)
                 .await;
             store.data_mut().table.delete(own)?;
             r
         }
-        HookInput::Deliver {
-            delivery,
-            envelope,
-            message,
-        } => {
+        Wit::Deliver(delivery, envelope, message, home) => {
             let indices = p.delivery.as_ref().ok_or_else(no_stage)?;
             let g = guest(deliver_guest, || indices.load(&mut *store, instance))?.clone();
-            store.data_mut().home = delivery.home.clone();
+            store.data_mut().home = home.cloned();
             let (own, borrow) = lend(store, message)?;
             let r = g
-                .call_on_deliver(
-                    &mut *store,
-                    &convert::delivery(delivery),
-                    &convert::envelope(envelope),
-                    borrow,
-                    args,
-                )
+                .call_on_deliver(&mut *store, delivery, envelope, borrow, args)
                 .await;
             store.data_mut().home = None;
             store.data_mut().table.delete(own)?;

@@ -47,64 +47,98 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// The capabilities granted to a plugin, as a set (copied into every store).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grants(u8);
+
+impl Grants {
+    /// The set of `caps`.
+    pub fn of(caps: &[Capability]) -> Self {
+        Grants(caps.iter().fold(0, |bits, c| bits | Self::bit(*c)))
+    }
+
+    /// Whether `cap` is in the set.
+    pub fn contains(self, cap: Capability) -> bool {
+        self.0 & Self::bit(cap) != 0
+    }
+
+    fn bit(cap: Capability) -> u8 {
+        1 << (cap as u8)
+    }
+}
+
+/// WASI for one instance: no preopens, no environment, no arguments, no
+/// network (the default socket address check refuses every address);
+/// stdout and stderr go to a capped in-memory pipe that the host logs.
+struct Wasi {
+    ctx: WasiCtx,
+    output: MemoryOutputPipe,
+    logged: usize,
+}
+
+impl Wasi {
+    fn new() -> Self {
+        let output = MemoryOutputPipe::new(GUEST_OUTPUT_BYTES);
+        let ctx = WasiCtxBuilder::new()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        Wasi {
+            ctx,
+            output,
+            logged: 0,
+        }
+    }
+}
+
 /// Store data for one instance.
 pub struct HostState {
     /// The plugin's name (log tag, kv namespace).
     pub plugin: Arc<str>,
-    granted: Vec<Capability>,
+    granted: Grants,
     /// The kv store, when granted.
     pub kv: Option<KvStore>,
     /// The resolver, when granted.
     pub dns: Option<Dns>,
     /// Resources handed to the guest (the message).
     pub table: ResourceTable,
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: most hook calls make none, and
+    /// a WASI context costs about as much as the rest of a store.
+    wasi: Option<Wasi>,
     /// Memory and table caps.
     pub limiter: Limiter,
     /// Epoch ticks used by the current call.
     pub ticks: u32,
     /// Ticks allowed per call.
     pub max_ticks: u32,
-    output: MemoryOutputPipe,
-    output_logged: usize,
     /// The recipient's mail home during a deliver-stage call (`home`).
     pub home: Option<super::types::HomeDir>,
 }
 
 impl HostState {
-    /// State for an instance of `plugin` with the given grants.
+    /// State for an instance of `plugin` with the given grants; `kv` and
+    /// `dns` are kept only when granted.
     pub fn new(
         plugin: Arc<str>,
-        granted: Vec<Capability>,
-        kv: Option<KvStore>,
-        dns: Option<Dns>,
+        granted: Grants,
+        kv: Option<&KvStore>,
+        dns: Option<&Dns>,
         memory_bytes: usize,
         max_ticks: u32,
     ) -> Self {
-        let output = MemoryOutputPipe::new(GUEST_OUTPUT_BYTES);
-        // No preopens, no environment, no arguments, no network: the default
-        // socket address check refuses every address.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(output.clone())
-            .stderr(output.clone())
-            .build();
-        let kv = kv.filter(|_| granted.contains(&Capability::Kv));
-        let dns = dns.filter(|_| granted.contains(&Capability::Dns));
         HostState {
             plugin,
             granted,
-            kv,
-            dns,
+            kv: kv.filter(|_| granted.contains(Capability::Kv)).cloned(),
+            dns: dns.filter(|_| granted.contains(Capability::Dns)).cloned(),
             table: ResourceTable::new(),
-            wasi,
+            wasi: None,
             limiter: Limiter {
                 memory_bytes,
                 hit: false,
             },
             ticks: 0,
             max_ticks,
-            output,
-            output_logged: 0,
             home: None,
         }
     }
@@ -113,7 +147,7 @@ impl HostState {
     /// components that import what they were not granted; this is the
     /// second lock on the same door.
     pub fn require(&self, cap: Capability) -> wasmtime::Result<()> {
-        if self.granted.contains(&cap) {
+        if self.granted.contains(cap) {
             Ok(())
         } else {
             wasmtime::bail!(
@@ -126,20 +160,22 @@ impl HostState {
 
     /// What the guest printed since the last call, for the log.
     pub fn take_output(&mut self) -> Option<String> {
-        let all = self.output.contents();
-        if all.len() <= self.output_logged {
+        let wasi = self.wasi.as_mut()?;
+        let all = wasi.output.contents();
+        if all.len() <= wasi.logged {
             return None;
         }
-        let new = String::from_utf8_lossy(&all[self.output_logged..]).into_owned();
-        self.output_logged = all.len();
+        let new = String::from_utf8_lossy(&all[wasi.logged..]).into_owned();
+        wasi.logged = all.len();
         Some(new)
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(Wasi::new);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }

@@ -15,13 +15,14 @@
 pub mod headers;
 pub mod reload;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
 use crate::config::{Chains, OnError, Stage};
 use crate::plugin::types::{Edit, HookInput, Verdict};
-use crate::plugin::{Instances, PluginError, PluginRuntime, PluginSet};
+use crate::plugin::{Instances, PluginError, PluginRuntime, PluginSet, Prepared};
 use crate::smtp::proto::Reply;
 
 /// Chains and the plugins they use, as loaded from one configuration.
@@ -33,10 +34,17 @@ pub struct PolicySet {
     pub plugins: Arc<PluginSet>,
 }
 
+/// Most transactions waiting for their message's delivery at once (each
+/// holds its plugin instances, which come from a pool).
+const MAX_HANDED_OVER: usize = 64;
+
 /// The current policy, swapped whole on reload.
 pub struct Policy {
     current: ArcSwap<PolicySet>,
     runtime: Arc<PluginRuntime>,
+    /// Transactions whose message was just queued, by queue id, for its
+    /// delivery to continue in ([`Policy::hand_over`]).
+    handed: Mutex<HashMap<String, PolicyTxn>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -63,7 +71,10 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Edits from the steps that ran.
     pub edits: Vec<Edit>,
-    /// Each step that ran.
+    /// The plugin of the last step that ran (the one that decided, when
+    /// the verdict is not `Continue`).
+    pub by: Option<String>,
+    /// Each step that ran, when the transaction traces ([`PolicyTxn::traced`]).
     pub trace: Vec<StepTrace>,
 }
 
@@ -72,6 +83,7 @@ impl Default for Decision {
         Decision {
             verdict: Verdict::Continue,
             edits: Vec::new(),
+            by: None,
             trace: Vec::new(),
         }
     }
@@ -83,6 +95,7 @@ impl Policy {
         Policy {
             current: ArcSwap::from_pointee(set),
             runtime,
+            handed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,6 +136,34 @@ impl Policy {
     pub fn transaction(&self) -> PolicyTxn {
         PolicyTxn::new(self.snapshot())
     }
+
+    /// Keeps the transaction that accepted message `queue_id` for the
+    /// message's deliver stage: the deliver stage is a stage of the same
+    /// transaction, so when the delivery follows at once it continues in the
+    /// same instances instead of instantiating every plugin again. Only for
+    /// a message with a single recipient (no instance ever sees two users'
+    /// deliveries), at most [`MAX_HANDED_OVER`] at once; otherwise the
+    /// transaction ends here and the delivery starts fresh instances, as a
+    /// retry or a delivery after a restart always does.
+    pub fn hand_over(&self, queue_id: &str, txn: PolicyTxn) {
+        if !txn.has_chain(Stage::Deliver) {
+            return;
+        }
+        let refused = match self.handed.lock() {
+            Ok(mut handed) if handed.len() < MAX_HANDED_OVER => {
+                handed.insert(queue_id.to_owned(), txn);
+                None
+            }
+            _ => Some(txn),
+        };
+        // Instances are dropped outside the lock.
+        drop(refused);
+    }
+
+    /// The transaction handed over for `queue_id`, if any (it is removed).
+    pub fn take_over(&self, queue_id: &str) -> Option<PolicyTxn> {
+        self.handed.lock().ok()?.remove(queue_id)
+    }
 }
 
 /// The policy side of one SMTP transaction (or one delivery): a snapshot and
@@ -131,13 +172,26 @@ impl Policy {
 pub struct PolicyTxn {
     set: Arc<PolicySet>,
     instances: Instances,
+    traced: bool,
 }
 
 impl PolicyTxn {
     /// A transaction over `set`.
     pub fn new(set: Arc<PolicySet>) -> Self {
         let instances = Instances::new(set.plugins.clone());
-        PolicyTxn { set, instances }
+        PolicyTxn {
+            set,
+            instances,
+            traced: false,
+        }
+    }
+
+    /// The same, recording every step in [`Decision::trace`] (`postern filter-test`).
+    pub fn traced(set: Arc<PolicySet>) -> Self {
+        PolicyTxn {
+            traced: true,
+            ..PolicyTxn::new(set)
+        }
     }
 
     /// Whether `stage` has any step.
@@ -149,20 +203,33 @@ impl PolicyTxn {
     pub async fn run(&mut self, input: &HookInput<'_>) -> Decision {
         let stage = input.stage();
         let mut decision = Decision::default();
-        let set = self.set.clone();
-        for step in set.chains.get(stage) {
-            let result = self.instances.call(&step.plugin, input, &step.args).await;
-            decision.trace.push(StepTrace {
-                plugin: step.plugin.clone(),
-                args: step.args.clone(),
-                result: result.clone(),
-            });
+        let PolicyTxn {
+            set,
+            instances,
+            traced,
+        } = self;
+        let steps = set.chains.get(stage);
+        let Some(last) = steps.last() else {
+            return decision;
+        };
+        let input = Prepared::new(input);
+        let mut ran = last;
+        for step in steps {
+            ran = step;
+            let result = instances.call(&step.plugin, &input, &step.args).await;
+            if *traced {
+                decision.trace.push(StepTrace {
+                    plugin: step.plugin.clone(),
+                    args: step.args.clone(),
+                    result: result.clone(),
+                });
+            }
             match result {
                 Ok(outcome) => {
                     decision.edits.extend(outcome.edits);
                     if outcome.verdict != Verdict::Continue {
                         decision.verdict = outcome.verdict;
-                        return decision;
+                        break;
                     }
                 }
                 Err(e) => {
@@ -170,11 +237,12 @@ impl PolicyTxn {
                     if set.plugins.on_error(&step.plugin) == OnError::Tempfail {
                         decision.verdict = Verdict::Defer(Reply::plugin_failure());
                         decision.edits.clear();
-                        return decision;
+                        break;
                     }
                 }
             }
         }
+        decision.by = Some(ran.plugin.clone());
         decision
     }
 }

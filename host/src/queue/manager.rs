@@ -274,6 +274,8 @@ fn process(
     id: &QueueId,
     recovering: bool,
 ) -> Disposition {
+    // Taken first, so that it never outlives this attempt.
+    let mut handed = agent.handed_over(id.as_str());
     let path = dirs.path(QueueName::Active, id);
     let mut msg = match QueueFile::read(&path) {
         Ok(m) => m,
@@ -302,7 +304,7 @@ fn process(
             };
             DeliveryOutcome::PermFail(format!("4.4.7 message expired in queue ({last})"))
         } else {
-            agent.deliver(&msg, idx, recovering)
+            agent.deliver(&msg, idx, recovering, &mut handed)
         };
         let (status, dsn_text) = match &outcome {
             DeliveryOutcome::Delivered(where_) => {

@@ -16,24 +16,40 @@ use super::super::state::HostState;
 pub const MAX_READ_BYTES: u32 = 1 << 20;
 
 /// A message as the host holds it: CR LF line ends, headers then body.
+/// Cloning shares it: the steps of one stage's chain get the same message,
+/// so its MIME structure is parsed at most once.
+#[derive(Debug, Clone)]
+pub struct MessageBody(Arc<Parsed>);
+
+/// The shared part of a [`MessageBody`].
 #[derive(Debug)]
-pub struct MessageBody {
+pub struct Parsed {
     content: Arc<Vec<u8>>,
     body_start: usize,
     parts: OnceLock<Vec<MimePart>>,
+}
+
+impl std::ops::Deref for MessageBody {
+    type Target = Parsed;
+
+    fn deref(&self) -> &Parsed {
+        &self.0
+    }
 }
 
 impl MessageBody {
     /// Wraps message content.
     pub fn new(content: Arc<Vec<u8>>) -> Self {
         let body_start = crate::policy::headers::body_offset(&content);
-        MessageBody {
+        MessageBody(Arc::new(Parsed {
             content,
             body_start,
             parts: OnceLock::new(),
-        }
+        }))
     }
+}
 
+impl Parsed {
     fn headers(&self) -> Vec<Header> {
         crate::policy::headers::parse(&self.content[..self.body_start])
             .into_iter()

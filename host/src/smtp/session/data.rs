@@ -162,6 +162,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let Some(mut txn) = self.txn.take() else {
             return;
         };
+        // The plugin instances may go on to the message's delivery.
+        let ptxn = self.ptxn.take();
         self.end_transaction();
         if txn.rcpts.is_empty() {
             // Every recipient was removed by a plugin.
@@ -233,12 +235,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let nrcpt = envelope.recipients.len();
         let sender = envelope.sender.clone();
         let held = txn.hold.is_some();
-        match self
+        // Handed over before the spool announces the message to the queue
+        // manager, which takes it back when the delivery starts.
+        let handed = match ptxn {
+            Some(p) if nrcpt == 1 && !held => {
+                self.ctx.policy.hand_over(id.as_str(), p);
+                Some(id.clone())
+            }
+            other => {
+                drop(other);
+                None
+            }
+        };
+        let queued = self
             .ctx
             .spool
             .enqueue(id, envelope, received.into_bytes(), txn.body, held)
-            .await
-        {
+            .await;
+        if let (Err(_), Some(id)) = (&queued, handed) {
+            drop(self.ctx.policy.take_over(id.as_str()));
+        }
+        match queued {
             Ok(id) => {
                 let queue = if held { "hold" } else { "active" };
                 tracing::info!(

@@ -251,9 +251,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         tracing::debug!(peer = %self.peer, "connect");
         // A client that talks before the greeting is pipelining without leave.
         let mut early = [0u8; 1024];
-        if let Ok(Ok(n)) =
-            tokio::time::timeout(std::time::Duration::ZERO, self.io.read(&mut early)).await
-        {
+        let read = std::pin::pin!(self.io.read(&mut early));
+        if let std::task::Poll::Ready(Ok(n)) = crate::poll::once(read).await {
             if n == 0 {
                 return Ok(());
             }

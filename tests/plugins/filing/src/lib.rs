@@ -5,17 +5,22 @@
 //! - deliver, by Subject: `[SPAM]` files into the `Spam` folder, `[DROP]`
 //!   discards, `[FWD user@domain]` redirects there, `[REJECT]` fails the
 //!   recipient; an address extension `+lists` files into `Lists`. Every
-//!   delivered copy gets `X-Filed-For: <user>`.
+//!   delivered copy gets `X-Filed-For: <user>` and `X-Filing-Instance`:
+//!   whether this instance ran the message's data stage (`after-data`) or
+//!   is fresh (`fresh`), and how many deliveries it has made.
 
 use postern_plugin_sdk::{Client, Config, Delivery, Envelope, Filter, Message, Outcome, register};
 
-/// No settings.
-#[derive(Debug)]
-pub struct Filing;
+/// No settings; remembers what this instance has seen.
+#[derive(Debug, Default)]
+pub struct Filing {
+    data_seen: bool,
+    deliveries: u32,
+}
 
 impl Filter for Filing {
     fn configure(_config: Config) -> Result<Self, String> {
-        Ok(Filing)
+        Ok(Filing::default())
     }
 
     fn on_data(
@@ -29,6 +34,7 @@ impl Filter for Filing {
         if subject.contains("[HOLD]") {
             return Outcome::hold("subject asks for it");
         }
+        self.data_seen = true;
         Outcome::cont().add_header("X-Filing", "seen")
     }
 
@@ -52,7 +58,19 @@ impl Filter for Filing {
         {
             return Outcome::cont().redirect(to);
         }
-        let out = Outcome::cont().add_header("X-Filed-For", delivery.user.clone());
+        self.deliveries += 1;
+        let instance = format!(
+            "{} {}",
+            if self.data_seen {
+                "after-data"
+            } else {
+                "fresh"
+            },
+            self.deliveries
+        );
+        let out = Outcome::cont()
+            .add_header("X-Filed-For", delivery.user.clone())
+            .add_header("X-Filing-Instance", instance);
         if subject.contains("[SPAM]") {
             return out.set_folder("Spam");
         }
