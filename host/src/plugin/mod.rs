@@ -703,6 +703,20 @@ impl Instances {
         &self.set
     }
 
+    /// Creates `plugin`'s instance ahead of its first call. A failure is not
+    /// reported here: the first call tries again and reports it.
+    pub async fn warm(&mut self, plugin: &str) {
+        let Instances { set, live } = self;
+        let Some(p) = set.plugins.get(plugin) else {
+            return;
+        };
+        if !live.contains_key(&p.name)
+            && let Ok(instance) = instantiate(set, p).await
+        {
+            live.insert(p.name.clone(), instance);
+        }
+    }
+
     /// Calls `plugin`'s hook for `input` with the step's `args`.
     pub async fn call(
         &mut self,

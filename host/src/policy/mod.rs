@@ -199,6 +199,22 @@ impl PolicyTxn {
         !self.set.chains.get(stage).is_empty()
     }
 
+    /// Whether this transaction runs the policy in force now (not one
+    /// replaced by a reload since it was created).
+    pub fn is_current(&self, policy: &Policy) -> bool {
+        Arc::ptr_eq(&self.set, &*policy.current.load())
+    }
+
+    /// Creates the instances of every plugin in `stages`' chains ahead of
+    /// their first calls.
+    pub async fn warm(&mut self, stages: &[Stage]) {
+        for stage in stages {
+            for step in self.set.chains.get(*stage) {
+                self.instances.warm(&step.plugin).await;
+            }
+        }
+    }
+
     /// Runs the chain of `input`'s stage.
     pub async fn run(&mut self, input: &HookInput<'_>) -> Decision {
         let stage = input.stage();

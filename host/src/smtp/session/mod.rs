@@ -144,6 +144,9 @@ pub struct Session<S> {
     improper_pipelining: bool,
     /// Plugin instances of the current transaction (created on first use).
     ptxn: Option<PolicyTxn>,
+    /// The first transaction's instances, being created while the client
+    /// speaks its first commands ([`Session::warm_up`]).
+    warming: Option<tokio::task::JoinHandle<PolicyTxn>>,
     /// With `smtpd_delay_reject = no`: the connect or helo chain's refusal,
     /// the answer to every later command but QUIT, RSET, NOOP and HELP.
     session_reject: Option<Reply>,
@@ -177,6 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             skipping_line: false,
             improper_pipelining: false,
             ptxn: None,
+            warming: None,
             session_reject: None,
             session_marks: SessionMarks::default(),
         }
@@ -265,6 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let banner = Reply::greeting(&self.cfg().smtpd_banner);
         self.reply(banner);
+        self.warm_up();
         let timeout = self.cfg().smtpd_timeout;
         let mut stopping = *shutdown.borrow();
         let mut chunk = vec![0u8; 16 * 1024];
