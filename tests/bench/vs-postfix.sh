@@ -108,9 +108,12 @@ PF_STARTED=0
 
 PN_DATA=$TMP/postern-data
 PN_MAILDIR=$PN_DATA/mail/user/Maildir
-PN_CONF=$TMP/postern.toml
+# Each configuration in a directory of its own: postern watches the
+# directory of its configuration file, and the logs written next to it
+# would wake the watcher at every line.
+PN_CONF=$TMP/postern-conf/postern.toml
 PL_DATA=$TMP/postern-plugins-data
-PL_CONF=$TMP/postern-plugins.toml
+PL_CONF=$TMP/postern-plugins-conf/postern.toml
 PL_LOG=$TMP/postern-plugins.log
 PL_MAILDIR=$PL_DATA/mail/user/Maildir
 PN_LOG=$TMP/postern.log
@@ -301,7 +304,7 @@ EOF
 # postern_start NAME PORT DATA_DIR CONF LOG [PLUGIN_BLOCK] -> sets LAST_PID
 postern_start() {
     local name=$1 port=$2 data=$3 conf=$4 logf=$5 plugins=${6:-}
-    mkdir -p "$data"
+    mkdir -p "$data" "$(dirname "$conf")"
     cat >"$conf" <<EOF
 myhostname = "bench.test"
 mydestination = ["bench.test"]
