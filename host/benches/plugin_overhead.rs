@@ -108,7 +108,8 @@ fn start_rbldnsd(dir: &Path) -> Option<(std::process::Child, u16)> {
 
 /// `POSTERN_BENCH_CHAIN=N`: N messages through a chain of four no-op Rust
 /// plugins at every stage, as the server runs them (one policy transaction
-/// for connect..data, one for the delivery); prints the cost per message.
+/// for connect..data that the delivery continues in); prints the cost per
+/// message.
 fn chain_loop(n: usize, dir: &Path) {
     let plugins = dir.join("plugins");
     components::install("postern_test_noop", &plugins, "postern_test_noop.wasm");
@@ -126,12 +127,7 @@ fn chain_loop(n: usize, dir: &Path) {
     }
     let cfg = Config::parse(&config, "bench").expect("config");
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::env::var("POSTERN_BENCH_WORKERS")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(2),
-        )
+        .worker_threads(env_number("POSTERN_BENCH_WORKERS").unwrap_or(2))
         .enable_all()
         .build()
         .expect("runtime");
@@ -153,14 +149,10 @@ fn chain_loop(n: usize, dir: &Path) {
         let policy = Arc::new(policy);
         // POSTERN_BENCH_CHAIN_LANES=K: K messages in flight at once, their
         // stages interleaved (as concurrent sessions are in the server).
-        let lanes: usize = std::env::var("POSTERN_BENCH_CHAIN_LANES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1)
-            .max(1);
+        let lanes = env_number("POSTERN_BENCH_CHAIN_LANES").unwrap_or(1).max(1);
         let run = |count: usize| {
             let tasks: Vec<_> = (0..lanes)
-                .map(|_| tokio::spawn(messages(policy.clone(), count / lanes, lanes > 1 && std::env::var_os("POSTERN_BENCH_NO_YIELD").is_none())))
+                .map(|_| tokio::spawn(messages(policy.clone(), count / lanes, lanes > 1)))
                 .collect();
             async move {
                 for t in tasks {
@@ -184,20 +176,7 @@ fn chain_loop(n: usize, dir: &Path) {
 /// `count` messages through `policy`'s chains, one after the other; with
 /// `interleave`, yielding between stages so that other lanes run.
 async fn messages(policy: Arc<Policy>, count: usize, interleave: bool) {
-    let client = ClientInfo {
-        ip: "192.0.2.7".parse().expect("ip"),
-        port: 40000,
-        helo: Some("client.example".into()),
-        esmtp: true,
-        tls: false,
-        auth_user: None,
-        in_mynetworks: false,
-        improper_pipelining: false,
-    };
-    let envelope = EnvelopeInfo {
-        sender: "a@example.org".into(),
-        recipients: vec!["b@example.org".into()],
-    };
+    let (client, envelope) = (client(), envelope());
     let mut message = b"Received: from client.example (client.example [192.0.2.7])\r\n\tby bench.test (postern) with ESMTP id 6612EB3781F5B12A\r\n\tfor <b@example.org>; Thu, 26 Nov 2026 14:24:27 +0000\r\nFrom: <a@example.org>\r\nTo: <b@example.org>\r\nDate: Thu, 26 Nov 2026 14:24:27 +0000\r\nMessage-Id: <20261126142427.1@client.example>\r\n\r\n".to_vec();
     message.resize(message.len() + 4096, b'x');
     let message = Arc::new(message);
@@ -248,6 +227,33 @@ async fn messages(policy: Arc<Policy>, count: usize, interleave: bool) {
     }
 }
 
+/// The benchmarks' client.
+fn client() -> ClientInfo {
+    ClientInfo {
+        ip: "192.0.2.7".parse().expect("ip"),
+        port: 40000,
+        helo: Some("client.example".into()),
+        esmtp: true,
+        tls: false,
+        auth_user: None,
+        in_mynetworks: false,
+        improper_pipelining: false,
+    }
+}
+
+/// The benchmarks' envelope: one sender, one recipient.
+fn envelope() -> EnvelopeInfo {
+    EnvelopeInfo {
+        sender: "a@example.org".into(),
+        recipients: vec!["b@example.org".into()],
+    }
+}
+
+/// A number from the environment variable `name`.
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|n| n.parse().ok())
+}
+
 /// This process's CPU time (user + system).
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -260,10 +266,7 @@ fn cpu_time() -> Duration {
 
 fn main() {
     let dir = std::env::temp_dir().join(format!("postern-bench-{}", std::process::id()));
-    if let Some(n) = std::env::var("POSTERN_BENCH_CHAIN")
-        .ok()
-        .and_then(|n| n.parse::<usize>().ok())
-    {
+    if let Some(n) = env_number("POSTERN_BENCH_CHAIN") {
         chain_loop(n, &dir);
         let _ = std::fs::remove_dir_all(&dir);
         return;
@@ -323,20 +326,7 @@ config = {{ zones = ["zen.test"] }}
             t.elapsed()
         );
 
-        let client = ClientInfo {
-            ip: "192.0.2.7".parse().expect("ip"),
-            port: 40000,
-            helo: Some("client.example".into()),
-            esmtp: true,
-            tls: false,
-            auth_user: None,
-            in_mynetworks: false,
-            improper_pipelining: false,
-        };
-        let envelope = EnvelopeInfo {
-            sender: "a@example.org".into(),
-            recipients: vec!["b@example.org".into()],
-        };
+        let (client, envelope) = (client(), envelope());
         let mut body =
             b"From: a@example.org\r\nTo: b@example.org\r\nSubject: benchmark\r\n\r\n".to_vec();
         while body.len() < 50 * 1024 {
@@ -359,10 +349,7 @@ config = {{ zones = ["zen.test"] }}
         };
 
         // POSTERN_BENCH_FRESH_LOOP=N: only N fresh Rust instances, for a profiler.
-        if let Some(n) = std::env::var("POSTERN_BENCH_FRESH_LOOP")
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-        {
+        if let Some(n) = env_number("POSTERN_BENCH_FRESH_LOOP") {
             let t = Instant::now();
             for _ in 0..n {
                 let mut inst = Instances::new(set.clone());

@@ -283,13 +283,13 @@ impl LocalDelivery {
         }
     }
 
-    /// The mail home, and who should own new files there.
     /// The transaction that accepted `queue_id`, when it was handed over
     /// for the message's delivery ([`Policy::hand_over`]).
     pub fn handed_over(&self, queue_id: &str) -> Option<PolicyTxn> {
         self.policy.take_over(queue_id)
     }
 
+    /// The mail home, and who should own new files there.
     fn mail_home(&self, user: &str) -> Result<(PathBuf, maildir::Owner), DeliveryOutcome> {
         mail_home(&self.mail_home, user)
             .ok_or_else(|| DeliveryOutcome::PermFail(format!("5.1.1 unknown user: \"{user}\"")))

@@ -667,11 +667,6 @@ impl<'a> Prepared<'a> {
             wit,
         }
     }
-
-    /// The stage.
-    pub fn stage(&self) -> Stage {
-        self.stage
-    }
 }
 
 /// The instances of one SMTP transaction (or one delivery), created on first
@@ -707,13 +702,8 @@ impl Instances {
     /// reported here: the first call tries again and reports it.
     pub async fn warm(&mut self, plugin: &str) {
         let Instances { set, live } = self;
-        let Some(p) = set.plugins.get(plugin) else {
-            return;
-        };
-        if !live.contains_key(&p.name)
-            && let Ok(instance) = instantiate(set, p).await
-        {
-            live.insert(p.name.clone(), instance);
+        if let Some(p) = set.plugins.get(plugin) {
+            let _ = live_instance(set, live, p).await;
         }
     }
 
@@ -749,10 +739,7 @@ async fn call_loaded(
     if !p.implements(input.stage) {
         return Err(PluginError::NoStage(input.stage.name()));
     }
-    let live = match live.entry(p.name.clone()) {
-        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::hash_map::Entry::Vacant(e) => e.insert(instantiate(set, p).await?),
-    };
+    let live = live_instance(set, live, p).await?;
     reset_budget(&mut live.store);
     let wall = p.spec.timeout + WALL_CLOCK_SLACK;
     let called = backstop(wall, dispatch(p, live, input, args)).await;
@@ -762,6 +749,19 @@ async fn call_loaded(
         Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
         Err(Elapsed) => Err(PluginError::Deadline(wall.as_millis() as u64)),
     }
+}
+
+/// `p`'s live instance, created (and configured) if there is none yet.
+async fn live_instance<'a>(
+    set: &PluginSet,
+    live: &'a mut HashMap<Arc<str>, Live>,
+    p: &LoadedPlugin,
+) -> Result<&'a mut Live, PluginError> {
+    if !live.contains_key(&p.name) {
+        let created = instantiate(set, p).await?;
+        live.insert(p.name.clone(), created);
+    }
+    live.get_mut(&p.name).ok_or(PluginError::NotLoaded)
 }
 
 /// Puts the message in the store's table for one call: the owned handle (to

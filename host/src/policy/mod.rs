@@ -225,13 +225,13 @@ impl PolicyTxn {
             traced,
         } = self;
         let steps = set.chains.get(stage);
-        let Some(last) = steps.last() else {
+        if steps.is_empty() {
             return decision;
-        };
+        }
         let input = Prepared::new(input);
-        let mut ran = last;
+        let mut ran = None;
         for step in steps {
-            ran = step;
+            ran = Some(step);
             let result = instances.call(&step.plugin, &input, &step.args).await;
             if *traced {
                 decision.trace.push(StepTrace {
@@ -258,7 +258,7 @@ impl PolicyTxn {
                 }
             }
         }
-        decision.by = Some(ran.plugin.clone());
+        decision.by = ran.map(|step| step.plugin.clone());
         decision
     }
 }

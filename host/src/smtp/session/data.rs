@@ -236,17 +236,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let sender = envelope.sender.clone();
         let held = txn.hold.is_some();
         // Handed over before the spool announces the message to the queue
-        // manager, which takes it back when the delivery starts.
-        let handed = match ptxn {
-            Some(p) if nrcpt == 1 && !held => {
-                self.ctx.policy.hand_over(id.as_str(), p);
-                Some(id.clone())
-            }
-            other => {
-                drop(other);
-                None
-            }
-        };
+        // manager, which takes it back when the delivery starts; otherwise
+        // the instances end here.
+        let handed = ptxn.filter(|_| nrcpt == 1 && !held).map(|p| {
+            self.ctx.policy.hand_over(id.as_str(), p);
+            id.clone()
+        });
         let queued = self
             .ctx
             .spool
