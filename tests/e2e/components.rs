@@ -20,6 +20,7 @@ const RUST: &[(&str, &str)] = &[
     ("postern-test-noop", "postern_test_noop"),
     ("postern-test-hostile", "postern_test_hostile"),
     ("postern-test-filing", "postern_test_filing"),
+    ("postern-test-mistyped", "postern_test_mistyped"),
     ("postern-example-rbl", "postern_example_rbl"),
     ("postern-header-checks", "postern_header_checks"),
     ("postern-rbl", "postern_rbl"),

@@ -306,6 +306,33 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
 }
 
 #[test]
+fn a_plugin_built_against_another_interface_is_refused_when_it_loads() {
+    let dir = tempdir();
+    install(
+        "postern_test_mistyped",
+        &dir.path().join("plugins"),
+        "mistyped.wasm",
+    );
+    let config = config_with(
+        dir.path(),
+        "",
+        "[plugins.m]\npath = \"mistyped.wasm\"\n[chains]\nconnect = [\"m\"]\n",
+    );
+    let path = dir.path().join("postern.toml");
+    std::fs::write(&path, &config).expect("write");
+    let out = postern_check(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    // The plugin and the export whose type is wrong, before any call.
+    assert!(
+        err.contains("plugins.m: ")
+            && err.contains("exports the wrong type")
+            && err.contains("postern:mta/session-filter@0.1.0#on-connect"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_capability_that_is_not_granted_stops_the_load() {
     let dir = tempdir();
     install(

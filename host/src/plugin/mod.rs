@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod caps;
 mod convert;
 pub mod engine;
+mod exports;
 mod state;
 pub mod types;
 
@@ -39,11 +40,11 @@ use std::time::Duration;
 use wasmtime::component::{Component, Instance, InstancePre, Linker, Resource};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use bindings::exports::postern::mta::{delivery_filter, lifecycle, message_filter, session_filter};
 use bindings::postern::mta::types as wit;
 use caps::dns::Dns;
 use caps::kv::KvStore;
 use caps::message::MessageBody;
+use exports::{Export, Exports, Signature};
 use state::{Grants, HostState};
 pub use types::{HookInput, Outcome, PluginError};
 
@@ -101,10 +102,7 @@ pub struct LoadedPlugin {
     path: PathBuf,
     hash: String,
     pre: InstancePre<HostState>,
-    lifecycle: lifecycle::GuestIndices,
-    session: Option<session_filter::GuestIndices>,
-    message: Option<message_filter::GuestIndices>,
-    delivery: Option<delivery_filter::GuestIndices>,
+    exports: Exports,
     stats: Arc<PluginStats>,
 }
 
@@ -112,13 +110,13 @@ impl LoadedPlugin {
     /// The stages the component exports.
     pub fn stages(&self) -> Vec<Stage> {
         let mut s = Vec::new();
-        if self.session.is_some() {
+        if self.exports.session.is_some() {
             s.extend([Stage::Connect, Stage::Helo, Stage::Mail, Stage::Rcpt]);
         }
-        if self.message.is_some() {
+        if self.exports.data.is_some() {
             s.push(Stage::Data);
         }
-        if self.delivery.is_some() {
+        if self.exports.deliver.is_some() {
             s.push(Stage::Deliver);
         }
         s
@@ -126,9 +124,11 @@ impl LoadedPlugin {
 
     fn implements(&self, stage: Stage) -> bool {
         match stage {
-            Stage::Connect | Stage::Helo | Stage::Mail | Stage::Rcpt => self.session.is_some(),
-            Stage::Data => self.message.is_some(),
-            Stage::Deliver => self.delivery.is_some(),
+            Stage::Connect | Stage::Helo | Stage::Mail | Stage::Rcpt => {
+                self.exports.session.is_some()
+            }
+            Stage::Data => self.exports.data.is_some(),
+            Stage::Deliver => self.exports.deliver.is_some(),
         }
     }
 }
@@ -311,13 +311,21 @@ impl PluginRuntime {
             }
             set.plugins.insert(name.clone(), Arc::new(plugin));
         }
-        // `configure` once per load: a plugin that refuses its settings keeps
-        // the old set serving.
+        // `configure` once per load, and every export's type checked: a
+        // plugin that refuses its settings or was built against another
+        // interface keeps the old set serving.
         for (name, plugin) in &set.plugins {
-            if let Err(e) = instantiate(&set, plugin).await {
+            let checked = match instantiate(&set, plugin).await {
+                Ok(mut live) => plugin
+                    .exports
+                    .check(&mut live.store, &live.instance)
+                    .map_err(|e| format!("exports the wrong type: {e:#}")),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(message) = checked {
                 errors.push(LoadError {
                     plugin: name.clone(),
-                    message: e.to_string(),
+                    message,
                 });
             }
         }
@@ -365,8 +373,8 @@ impl PluginRuntime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("cannot link: {e:#}"))?;
-        let lifecycle = lifecycle::GuestIndices::new(&pre)
-            .map_err(|_| "does not export postern:mta/lifecycle (configure)".to_owned())?;
+        let exports = Exports::find(&component)
+            .ok_or_else(|| "does not export postern:mta/lifecycle (configure)".to_owned())?;
         Ok(LoadedPlugin {
             name: Arc::from(name),
             spec: spec.clone(),
@@ -374,10 +382,7 @@ impl PluginRuntime {
             config_json,
             path,
             hash,
-            session: session_filter::GuestIndices::new(&pre).ok(),
-            message: message_filter::GuestIndices::new(&pre).ok(),
-            delivery: delivery_filter::GuestIndices::new(&pre).ok(),
-            lifecycle,
+            exports,
             pre,
             stats,
         })
@@ -480,23 +485,18 @@ fn check_imports(
 struct Live {
     store: Store<HostState>,
     instance: Instance,
-    /// The stage exports, type-checked on first use and kept for the
-    /// instance's other calls.
-    session: Option<session_filter::Guest>,
-    message: Option<message_filter::Guest>,
-    delivery: Option<delivery_filter::Guest>,
 }
 
-/// `slot`'s guest, loaded (and type-checked) by `load` the first time.
-fn guest<G>(
-    slot: &mut Option<G>,
-    load: impl FnOnce() -> wasmtime::Result<G>,
-) -> wasmtime::Result<&G> {
-    if slot.is_none() {
-        *slot = Some(load()?);
+impl Live {
+    /// Calls `export` with `params`.
+    async fn call<S: Signature>(
+        &mut self,
+        export: &Export<S>,
+        params: S::Params<'_>,
+    ) -> wasmtime::Result<S::Results> {
+        let func = export.typed(&mut self.store, &self.instance)?;
+        func.call_async(&mut self.store, params).await
     }
-    slot.as_ref()
-        .ok_or_else(|| wasmtime::format_err!("stage not exported"))
 }
 
 fn max_ticks(timeout: Duration) -> u32 {
@@ -533,27 +533,17 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
         Ok(Err(e)) => return Err(classify(&e, &store, p, PluginError::Instantiate)),
         Err(Elapsed) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
     };
-    let mut live = Live {
-        store,
-        instance,
-        session: None,
-        message: None,
-        delivery: None,
-    };
-    let lifecycle = p
-        .lifecycle
-        .load(&mut live.store, &live.instance)
-        .map_err(|e| PluginError::Instantiate(format!("{e:#}")))?;
+    let mut live = Live { store, instance };
     reset_budget(&mut live.store);
     let configured = backstop(
         wall,
-        lifecycle.call_configure(&mut live.store, &p.config_json),
+        live.call(&p.exports.configure, (p.config_json.as_str(),)),
     )
     .await;
     log_output(&mut live.store);
     match configured {
-        Ok(Ok(Ok(()))) => Ok(live),
-        Ok(Ok(Err(why))) => Err(PluginError::Configure(why)),
+        Ok(Ok((Ok(()),))) => Ok(live),
+        Ok(Ok((Err(why),))) => Err(PluginError::Configure(why)),
         Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
         Err(Elapsed) => Err(PluginError::Deadline(wall.as_millis() as u64)),
     }
@@ -775,67 +765,41 @@ fn lend(
     Ok((own, borrow))
 }
 
-/// Makes the call through the generated bindings.
+/// Calls the stage's export.
 async fn dispatch(
     p: &LoadedPlugin,
     live: &mut Live,
     input: &Prepared<'_>,
     args: &[String],
 ) -> wasmtime::Result<wit::Outcome> {
-    let Live {
-        store,
-        instance,
-        session,
-        message: data_guest,
-        delivery: deliver_guest,
-    } = live;
     let no_stage = || wasmtime::format_err!("stage not exported");
-    macro_rules! session {
-        () => {{
-            let indices = p.session.as_ref().ok_or_else(no_stage)?;
-            guest(session, || indices.load(&mut *store, instance))?.clone()
-        }};
-    }
-    match &input.wit {
-        Wit::Connect(client) => session!().call_on_connect(&mut *store, client, args).await,
-        Wit::Helo(client, helo) => {
-            session!()
-                .call_on_helo(&mut *store, client, helo, args)
-                .await
-        }
-        Wit::Mail(client, sender) => {
-            session!()
-                .call_on_mail(&mut *store, client, sender, args)
-                .await
-        }
+    let session = || p.exports.session.as_ref().ok_or_else(no_stage);
+    let (outcome,) = match &input.wit {
+        Wit::Connect(client) => live.call(&session()?.connect, (client, args)).await?,
+        Wit::Helo(client, helo) => live.call(&session()?.helo, (client, helo, args)).await?,
+        Wit::Mail(client, sender) => live.call(&session()?.mail, (client, sender, args)).await?,
         Wit::Rcpt(client, envelope, rcpt) => {
-            session!()
-                .call_on_rcpt(&mut *store, client, envelope, rcpt, args)
-                .await
+            live.call(&session()?.rcpt, (client, envelope, rcpt, args))
+                .await?
         }
         Wit::Data(client, envelope, message) => {
-            let indices = p.message.as_ref().ok_or_else(no_stage)?;
-            let g = guest(data_guest, || indices.load(&mut *store, instance))?.clone();
-            let (own, borrow) = lend(store, message)?;
-            let r = g
-                .call_on_data(&mut *store, client, envelope, borrow, args)
-                .await;
-            store.data_mut().table.delete(own)?;
-            r
+            let export = p.exports.data.as_ref().ok_or_else(no_stage)?;
+            let (own, borrow) = lend(&mut live.store, message)?;
+            let r = live.call(export, (client, envelope, borrow, args)).await;
+            live.store.data_mut().table.delete(own)?;
+            r?
         }
         Wit::Deliver(delivery, envelope, message, home) => {
-            let indices = p.delivery.as_ref().ok_or_else(no_stage)?;
-            let g = guest(deliver_guest, || indices.load(&mut *store, instance))?.clone();
-            store.data_mut().home = home.cloned();
-            let (own, borrow) = lend(store, message)?;
-            let r = g
-                .call_on_deliver(&mut *store, delivery, envelope, borrow, args)
-                .await;
-            store.data_mut().home = None;
-            store.data_mut().table.delete(own)?;
-            r
+            let export = p.exports.deliver.as_ref().ok_or_else(no_stage)?;
+            live.store.data_mut().home = home.cloned();
+            let (own, borrow) = lend(&mut live.store, message)?;
+            let r = live.call(export, (delivery, envelope, borrow, args)).await;
+            live.store.data_mut().home = None;
+            live.store.data_mut().table.delete(own)?;
+            r?
         }
-    }
+    };
+    Ok(outcome)
 }
 
 #[cfg(test)]
