@@ -10,7 +10,10 @@
 #                   generator exits, i.e. every message got its "250" after DATA)
 #     delivered/s = MESSAGES / (time from start of the load until MESSAGES files
 #                   are present in the Maildir's new/ directory)
-#   and the ratio postern/postfix for both. For the postern servers (one
+#   and the ratio postern/postfix for both. Each figure is the median of
+#   ROUNDS rounds (default 3; each round runs every server at every level, the
+#   servers taking turns to go first), since one run on a shared machine can be
+#   off by a fifth. For the postern servers (one
 #   process each) it also prints the server's CPU time (user + system) per
 #   message over the same span: on a shared machine a steadier figure than
 #   throughput for what the plugin chain costs. This is a benchmark that
@@ -60,6 +63,7 @@ set -euo pipefail
 MESSAGES=${MESSAGES:-5000}
 SIZE=${SIZE:-4096}
 CONCURRENCY=${CONCURRENCY:-"1 10 50"}
+ROUNDS=${ROUNDS:-3}
 ONLY=${ONLY:-both}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-600}
 KEEP_TMP=${KEEP_TMP:-0}
@@ -465,22 +469,45 @@ want postfix && smoke postfix "$PF_PORT" "$PF_MAILDIR"
 want postern && smoke postern "$PN_PORT" "$PN_MAILDIR"
 want postern && [ "$PLUGIN_CHAIN" -gt 0 ] && smoke plugins "$PL_PORT" "$PL_MAILDIR"
 
+# median V... : the middle value (the lower middle of an even count); a
+# non-numeric value (fail, timeout(n)) is reported as such.
+median() {
+    local v
+    for v in "$@"; do [[ $v =~ ^[0-9.]+$ ]] || { echo "$v"; return; }; done
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
 declare -A ACC DEL USR SYS
 order=(postfix postern plugins)
-for s in $CONCURRENCY; do
-    for name in "${order[@]}"; do
-        case $name in
-            postfix) want postfix || continue
-                bench_run postfix "$PF_PORT" "$PF_MAILDIR" "$s" "$MESSAGES" ;;
-            postern) want postern || continue
-                bench_run postern "$PN_PORT" "$PN_MAILDIR" "$s" "$MESSAGES" "$PN_PID" ;;
-            plugins) want postern && [ "$PLUGIN_CHAIN" -gt 0 ] || continue
-                bench_run "postern+${PLUGIN_CHAIN}plugins" "$PL_PORT" "$PL_MAILDIR" "$s" "$MESSAGES" "$PL_PID" ;;
-        esac
-        ACC[$name,$s]=$RUN_ACC; DEL[$name,$s]=$RUN_DEL; USR[$name,$s]=$RUN_USER; SYS[$name,$s]=$RUN_SYS
-        drain "$name"
+for round in $(seq 1 "$ROUNDS"); do
+    [ "$ROUNDS" -gt 1 ] && log "round $round of $ROUNDS"
+    for s in $CONCURRENCY; do
+        for name in "${order[@]}"; do
+            case $name in
+                postfix) want postfix || continue
+                    bench_run postfix "$PF_PORT" "$PF_MAILDIR" "$s" "$MESSAGES" ;;
+                postern) want postern || continue
+                    bench_run postern "$PN_PORT" "$PN_MAILDIR" "$s" "$MESSAGES" "$PN_PID" ;;
+                plugins) want postern && [ "$PLUGIN_CHAIN" -gt 0 ] || continue
+                    bench_run "postern+${PLUGIN_CHAIN}plugins" "$PL_PORT" "$PL_MAILDIR" "$s" "$MESSAGES" "$PL_PID" ;;
+            esac
+            ACC[$name,$s]+=" $RUN_ACC"; DEL[$name,$s]+=" $RUN_DEL"; USR[$name,$s]+=" $RUN_USER"; SYS[$name,$s]+=" $RUN_SYS"
+            drain "$name"
+        done
+        order=("${order[2]}" "${order[0]}" "${order[1]}") # rotate who goes first at the next level
     done
-    order=("${order[2]}" "${order[0]}" "${order[1]}") # rotate who goes first at the next level
+done
+if [ "$ROUNDS" -gt 1 ]; then
+    echo
+    echo "every round (the tables below give the medians):"
+    for key in $(printf '%s\n' "${!ACC[@]}" | sort -t, -k2n -k1); do
+        printf '  %-8s c=%-4s accepted/s:%s  delivered/s:%s  CPU user µs/msg:%s\n' \
+            "${key%,*}" "${key#*,}" "${ACC[$key]}" "${DEL[$key]}" "${USR[$key]}"
+    done
+fi
+for key in "${!ACC[@]}"; do
+    # shellcheck disable=SC2086 # the lists are space-separated on purpose
+    { ACC[$key]=$(median ${ACC[$key]}); DEL[$key]=$(median ${DEL[$key]}); USR[$key]=$(median ${USR[$key]}); SYS[$key]=$(median ${SYS[$key]}); }
 done
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
