@@ -126,19 +126,9 @@ fn chain_loop(n: usize, dir: &Path) {
         config += &format!("{stage} = [\"noop1\", \"noop2\", \"noop3\", \"noop4\"]\n");
     }
     let cfg = Config::parse(&config, "bench").expect("config");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(env_number("POSTERN_BENCH_WORKERS").unwrap_or(2))
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio_runtime(env_number("POSTERN_BENCH_WORKERS").unwrap_or(2));
     rt.block_on(async {
-        let runtime = PluginRuntime::new(
-            &cfg.data_directory,
-            &cfg.plugin_cache_directory,
-            &cfg.dns_nameservers,
-        )
-        .expect("plugin runtime");
-        let set = Arc::new(runtime.load(&cfg, None).await.expect("load"));
+        let (runtime, set) = load(&cfg).await;
         let policy = Policy::new(
             runtime,
             PolicySet {
@@ -249,6 +239,27 @@ fn envelope() -> EnvelopeInfo {
     }
 }
 
+/// A multi-threaded tokio runtime with `workers` worker threads.
+fn tokio_runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The plugin runtime for `cfg` and its loaded plugin set.
+async fn load(cfg: &Config) -> (Arc<PluginRuntime>, Arc<PluginSet>) {
+    let runtime = PluginRuntime::new(
+        &cfg.data_directory,
+        &cfg.plugin_cache_directory,
+        &cfg.dns_nameservers,
+    )
+    .expect("plugin runtime");
+    let set = Arc::new(runtime.load(cfg, None).await.expect("load"));
+    (runtime, set)
+}
+
 /// A number from the environment variable `name`.
 fn env_number(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|n| n.parse().ok())
@@ -306,20 +317,10 @@ config = {{ zones = ["zen.test"] }}
         },
     );
     let cfg = Config::parse(&config, "bench").expect("config");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio_runtime(2);
     rt.block_on(async {
-        let runtime = PluginRuntime::new(
-            &cfg.data_directory,
-            &cfg.plugin_cache_directory,
-            &cfg.dns_nameservers,
-        )
-        .expect("plugin runtime");
         let t = Instant::now();
-        let set: Arc<PluginSet> = Arc::new(runtime.load(&cfg, None).await.expect("load"));
+        let (_runtime, set) = load(&cfg).await;
         println!(
             "loaded {} plugins (compiling what was not cached) in {:.2?}",
             set.list().len(),

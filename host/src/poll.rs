@@ -1,8 +1,8 @@
 //! Polling a future once, without a timer.
 //!
 //! `tokio::time::timeout(Duration::ZERO, f)` is not "try once": when `f` is
-//! not ready, it waits for the timer wheel's next tick (a millisecond). These
-//! helpers poll once and report what they got.
+//! not ready, it waits for the timer wheel's next tick (a millisecond).
+//! [`once`] polls once and reports what it got.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,8 +10,7 @@ use std::task::Poll;
 
 /// Polls `fut` once: its output if it was ready, `Poll::Pending` otherwise
 /// (the future may be polled again later).
-pub async fn once<F: Future>(fut: Pin<&mut F>) -> Poll<F::Output> {
-    let mut fut = fut;
+pub async fn once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
 }
 

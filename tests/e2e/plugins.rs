@@ -305,22 +305,32 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
     assert!(server.stop());
 }
 
+/// Installs the component `name` as `file`, writes a configuration with
+/// `plugins`, and runs `postern check` on it: the configuration, its path and
+/// what the check printed.
+fn check_plugin(
+    dir: &std::path::Path,
+    name: &str,
+    file: &str,
+    plugins: &str,
+) -> (String, std::path::PathBuf, std::process::Output) {
+    install(name, &dir.join("plugins"), file);
+    let config = config_with(dir, "", plugins);
+    let path = dir.join("postern.toml");
+    std::fs::write(&path, &config).expect("write");
+    let out = postern_check(&path);
+    (config, path, out)
+}
+
 #[test]
 fn a_plugin_built_against_another_interface_is_refused_when_it_loads() {
     let dir = tempdir();
-    install(
-        "postern_test_mistyped",
-        &dir.path().join("plugins"),
-        "mistyped.wasm",
-    );
-    let config = config_with(
+    let (_, _, out) = check_plugin(
         dir.path(),
-        "",
+        "postern_test_mistyped",
+        "mistyped.wasm",
         "[plugins.m]\npath = \"mistyped.wasm\"\n[chains]\nconnect = [\"m\"]\n",
     );
-    let path = dir.path().join("postern.toml");
-    std::fs::write(&path, &config).expect("write");
-    let out = postern_check(&path);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     // The plugin and the export whose type is wrong, before any call.
@@ -335,19 +345,12 @@ fn a_plugin_built_against_another_interface_is_refused_when_it_loads() {
 #[test]
 fn a_capability_that_is_not_granted_stops_the_load() {
     let dir = tempdir();
-    install(
-        "postern_test_hostile",
-        &dir.path().join("plugins"),
-        "hostile.wasm",
-    );
-    let config = config_with(
+    let (config, path, out) = check_plugin(
         dir.path(),
-        "",
+        "postern_test_hostile",
+        "hostile.wasm",
         "[plugins.h]\npath = \"hostile.wasm\"\nconfig = { mode = \"ok\" }\n",
     );
-    let path = dir.path().join("postern.toml");
-    std::fs::write(&path, &config).expect("write");
-    let out = postern_check(&path);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     // The file, the line of the plugin's table, the plugin and the capability.

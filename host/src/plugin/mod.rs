@@ -109,17 +109,10 @@ pub struct LoadedPlugin {
 impl LoadedPlugin {
     /// The stages the component exports.
     pub fn stages(&self) -> Vec<Stage> {
-        let mut s = Vec::new();
-        if self.exports.session.is_some() {
-            s.extend([Stage::Connect, Stage::Helo, Stage::Mail, Stage::Rcpt]);
-        }
-        if self.exports.data.is_some() {
-            s.push(Stage::Data);
-        }
-        if self.exports.deliver.is_some() {
-            s.push(Stage::Deliver);
-        }
-        s
+        Stage::ALL
+            .into_iter()
+            .filter(|s| self.implements(*s))
+            .collect()
     }
 
     fn implements(&self, stage: Stage) -> bool {
