@@ -302,6 +302,20 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
     let lines = server.smtplib(&["--to", "joe@localhost"]);
     assert!(lines[0].starts_with("OK "), "{lines:?}");
     assert_eq!(server.wait_for_mail("joe", 1).len(), 1);
+    // A transaction whose plugin fails at every recipient: each failure gets
+    // a fresh instance until the transaction's bound on failed instances,
+    // then fails at once; every recipient still passes.
+    let mut args = Vec::new();
+    for _ in 0..15 {
+        args.extend(["--to", "joe@localhost"]);
+    }
+    let lines = server.smtplib(&args);
+    assert!(lines[0].starts_with("OK "), "{lines:?}");
+    let log = server.log();
+    assert!(
+        log.contains("too many failed instances in this transaction"),
+        "{log}"
+    );
     assert!(server.stop());
 }
 

@@ -13,10 +13,11 @@
 //!   capability it was not granted or lacks a stage its chains need, and runs
 //!   `configure` once; any failure keeps the previous set.
 //! - Calls: an instance per plugin per transaction, created on first use from
-//!   the pre-instantiated component; `configure` runs at its start. Each call
-//!   has a CPU deadline (epochs), a wall-clock backstop and a memory cap. A
-//!   trap, an overrun or a bad verdict is a [`PluginError`]; the instance is
-//!   thrown away (a trapped instance cannot be entered again), the failure is
+//!   the pre-instantiated component, all of a transaction's instances in one
+//!   store; `configure` runs at its start. Each call has a CPU deadline
+//!   (epochs), a wall-clock backstop and a memory cap, per plugin. A trap, an
+//!   overrun or a bad verdict is a [`PluginError`]; the instance is thrown
+//!   away (a trapped instance cannot be entered again), the failure is
 //!   counted, and the caller applies the plugin's `on_error`.
 
 mod bindings;
@@ -45,7 +46,7 @@ use caps::dns::Dns;
 use caps::kv::KvStore;
 use caps::message::MessageBody;
 use exports::{Export, Exports, Signature};
-use state::{Grants, HostState};
+use state::{Grants, Guest, GuestId, HostState};
 pub use types::{HookInput, Outcome, PluginError};
 
 use crate::config::{Capability, Config, OnError, PluginConfig, Stage};
@@ -55,6 +56,9 @@ pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
 
 /// Time a call may spend waiting on host calls (DNS) beyond its CPU deadline.
 const WALL_CLOCK_SLACK: Duration = Duration::from_secs(10);
+
+/// Instances of failed calls a transaction may create beyond one per plugin.
+const MAX_FAILED_INSTANCES: usize = 8;
 
 /// The engine and everything shared by all plugin sets.
 pub struct PluginRuntime {
@@ -308,11 +312,15 @@ impl PluginRuntime {
         // plugin that refuses its settings or was built against another
         // interface keeps the old set serving.
         for (name, plugin) in &set.plugins {
-            let checked = match instantiate(&set, plugin).await {
-                Ok(mut live) => plugin
-                    .exports
-                    .check(&mut live.store, &live.instance)
-                    .map_err(|e| format!("exports the wrong type: {e:#}")),
+            let mut store = None;
+            let checked = match instantiate(&set, &mut store, plugin).await {
+                Ok(slot) => match store.as_mut() {
+                    Some(store) => plugin
+                        .exports
+                        .check(store, &slot.instance)
+                        .map_err(|e| format!("exports the wrong type: {e:#}")),
+                    None => Err(PluginError::NotLoaded.to_string()),
+                },
                 Err(e) => Err(e.to_string()),
             };
             if let Err(message) = checked {
@@ -474,22 +482,22 @@ fn check_imports(
     Ok(())
 }
 
-/// One live instance.
-struct Live {
-    store: Store<HostState>,
+/// A plugin's instance in its transaction's store.
+#[derive(Clone, Copy)]
+struct Slot {
     instance: Instance,
+    guest: GuestId,
 }
 
-impl Live {
-    /// Calls `export` with `params`.
-    async fn call<S: Signature>(
-        &mut self,
-        export: &Export<S>,
-        params: S::Params<'_>,
-    ) -> wasmtime::Result<S::Results> {
-        let func = export.typed(&mut self.store, &self.instance)?;
-        func.call_async(&mut self.store, params).await
-    }
+/// Calls `export` of `instance` with `params`.
+async fn call<S: Signature>(
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    export: &Export<S>,
+    params: S::Params<'_>,
+) -> wasmtime::Result<S::Results> {
+    let func = export.typed(store, instance)?;
+    func.call_async(store, params).await
 }
 
 fn max_ticks(timeout: Duration) -> u32 {
@@ -497,10 +505,38 @@ fn max_ticks(timeout: Duration) -> u32 {
     u32::try_from(ticks).unwrap_or(u32::MAX).max(1)
 }
 
-/// Creates an instance and runs `configure` on it.
-async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginError> {
+/// A store whose first guest is `first`.
+fn new_store(engine: &Engine, first: Guest) -> Store<HostState> {
+    let mut store = Store::new(engine, HostState::new(first));
+    store.limiter(|s| &mut s.guest_mut().limiter);
+    store.epoch_deadline_callback(|mut ctx| {
+        let s = ctx.data_mut();
+        s.ticks += 1;
+        if s.ticks >= s.guest().max_ticks {
+            Err(Trap::Interrupt.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+    store
+}
+
+/// Makes `id` the store's current guest with a fresh CPU budget.
+fn enter(store: &mut Store<HostState>, id: GuestId) {
+    store.data_mut().enter(id);
+    store.set_epoch_deadline(1);
+}
+
+/// Creates an instance of `p` in `store` (the store too, if there is none
+/// yet) and runs `configure` on it.
+async fn instantiate(
+    set: &PluginSet,
+    store: &mut Option<Store<HostState>>,
+    p: &LoadedPlugin,
+) -> Result<Slot, PluginError> {
     let memory = usize::try_from(p.spec.memory_limit).unwrap_or(usize::MAX);
-    let state = HostState::new(
+    let guest = Guest::new(
         p.name.clone(),
         p.grants,
         set.kv.as_ref(),
@@ -508,36 +544,49 @@ async fn instantiate(set: &PluginSet, p: &LoadedPlugin) -> Result<Live, PluginEr
         memory,
         max_ticks(p.spec.timeout),
     );
-    let mut store = Store::new(&set.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store.epoch_deadline_callback(|mut ctx| {
-        let s = ctx.data_mut();
-        s.ticks += 1;
-        if s.ticks >= s.max_ticks {
-            Err(Trap::Interrupt.into())
-        } else {
-            Ok(UpdateDeadline::Yield(1))
+    let (store, id) = match store {
+        Some(store) => {
+            // Bounds what the instances of failed calls (kept until the
+            // transaction ends) hold of the shared pool.
+            if store.data().guests() >= set.plugins.len() + MAX_FAILED_INSTANCES {
+                return Err(PluginError::Instantiate(
+                    "too many failed instances in this transaction".into(),
+                ));
+            }
+            let id = store.data_mut().add(guest);
+            (store, id)
         }
-    });
-    store.set_epoch_deadline(1);
+        None => (
+            store.insert(new_store(&set.engine, guest)),
+            HostState::first(),
+        ),
+    };
+    enter(store, id);
     let wall = p.spec.timeout + WALL_CLOCK_SLACK;
-    let instance = match backstop(wall, p.pre.instantiate_async(&mut store)).await {
+    let instance = match backstop(wall, p.pre.instantiate_async(&mut *store)).await {
         Ok(Ok(i)) => i,
-        Ok(Err(e)) => return Err(classify(&e, &store, p, PluginError::Instantiate)),
+        Ok(Err(e)) => return Err(classify(&e, store, p, PluginError::Instantiate)),
         Err(Elapsed) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
     };
-    let mut live = Live { store, instance };
-    reset_budget(&mut live.store);
+    enter(store, id);
     let configured = backstop(
         wall,
-        live.call(&p.exports.configure, (p.config_json.as_str(),)),
+        call(
+            store,
+            &instance,
+            &p.exports.configure,
+            (p.config_json.as_str(),),
+        ),
     )
     .await;
-    log_output(&mut live.store);
+    log_output(store);
     match configured {
-        Ok(Ok((Ok(()),))) => Ok(live),
+        Ok(Ok((Ok(()),))) => Ok(Slot {
+            instance,
+            guest: id,
+        }),
         Ok(Ok((Err(why),))) => Err(PluginError::Configure(why)),
-        Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
+        Ok(Err(e)) => Err(classify(&e, store, p, PluginError::Trap)),
         Err(Elapsed) => Err(PluginError::Deadline(wall.as_millis() as u64)),
     }
 }
@@ -557,14 +606,9 @@ async fn backstop<F: Future>(wall: Duration, fut: F) -> Result<F::Output, Elapse
     }
 }
 
-fn reset_budget(store: &mut Store<HostState>) {
-    store.data_mut().ticks = 0;
-    store.set_epoch_deadline(1);
-}
-
 fn log_output(store: &mut Store<HostState>) {
     if let Some(out) = store.data_mut().take_output() {
-        let plugin = store.data().plugin.clone();
+        let plugin = store.data().guest().plugin.clone();
         for line in out.lines().filter(|l| !l.trim().is_empty()).take(50) {
             tracing::warn!(
                 plugin = &*plugin,
@@ -582,7 +626,7 @@ fn classify(
     p: &LoadedPlugin,
     other: fn(String) -> PluginError,
 ) -> PluginError {
-    if store.data().limiter.hit {
+    if store.data().guest().limiter.hit {
         PluginError::Memory(p.spec.memory_limit)
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         PluginError::Deadline(p.spec.timeout.as_millis() as u64)
@@ -653,10 +697,14 @@ impl<'a> Prepared<'a> {
 }
 
 /// The instances of one SMTP transaction (or one delivery), created on first
-/// use. Holds its plugin set, so a reload mid-transaction does not change it.
+/// use, all in one store: one store, one fiber stack and one registration of
+/// the compiled code per transaction instead of one per plugin. Each instance
+/// keeps its own memory, tables, grants, limits and output (its [`Guest`]).
+/// Holds its plugin set, so a reload mid-transaction does not change it.
 pub struct Instances {
     set: Arc<PluginSet>,
-    live: HashMap<Arc<str>, Live>,
+    store: Option<Store<HostState>>,
+    live: HashMap<Arc<str>, Slot>,
 }
 
 impl std::fmt::Debug for Instances {
@@ -672,6 +720,7 @@ impl Instances {
     pub fn new(set: Arc<PluginSet>) -> Self {
         Instances {
             set,
+            store: None,
             live: HashMap::new(),
         }
     }
@@ -684,9 +733,9 @@ impl Instances {
     /// Creates `plugin`'s instance ahead of its first call. A failure is not
     /// reported here: the first call tries again and reports it.
     pub async fn warm(&mut self, plugin: &str) {
-        let Instances { set, live } = self;
+        let Instances { set, store, live } = self;
         if let Some(p) = set.plugins.get(plugin) {
-            let _ = live_instance(set, live, p).await;
+            let _ = live_instance(set, store, live, p).await;
         }
     }
 
@@ -697,15 +746,16 @@ impl Instances {
         input: &Prepared<'_>,
         args: &[String],
     ) -> Result<Outcome, PluginError> {
-        let Instances { set, live } = self;
+        let Instances { set, store, live } = self;
         let Some(p) = set.plugins.get(plugin) else {
             return Err(PluginError::NotLoaded);
         };
         p.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let result = call_loaded(set, live, p, input, args).await;
+        let result = call_loaded(set, store, live, p, input, args).await;
         if result.is_err() {
             p.stats.failures.fetch_add(1, Ordering::Relaxed);
-            // A trapped instance cannot be entered again; the next call starts afresh.
+            // A trapped instance cannot be entered again; the next call
+            // starts afresh (the dead one stays in the store until the end).
             live.remove(&p.name);
         }
         result
@@ -714,7 +764,8 @@ impl Instances {
 
 async fn call_loaded(
     set: &PluginSet,
-    live: &mut HashMap<Arc<str>, Live>,
+    store: &mut Option<Store<HostState>>,
+    live: &mut HashMap<Arc<str>, Slot>,
     p: &LoadedPlugin,
     input: &Prepared<'_>,
     args: &[String],
@@ -722,29 +773,32 @@ async fn call_loaded(
     if !p.implements(input.stage) {
         return Err(PluginError::NoStage(input.stage.name()));
     }
-    let live = live_instance(set, live, p).await?;
-    reset_budget(&mut live.store);
+    let slot = live_instance(set, store, live, p).await?;
+    let store = store.as_mut().ok_or(PluginError::NotLoaded)?;
+    enter(store, slot.guest);
     let wall = p.spec.timeout + WALL_CLOCK_SLACK;
-    let called = backstop(wall, dispatch(p, live, input, args)).await;
-    log_output(&mut live.store);
+    let called = backstop(wall, dispatch(p, store, &slot.instance, input, args)).await;
+    log_output(store);
     match called {
         Ok(Ok(o)) => convert::outcome(o),
-        Ok(Err(e)) => Err(classify(&e, &live.store, p, PluginError::Trap)),
+        Ok(Err(e)) => Err(classify(&e, store, p, PluginError::Trap)),
         Err(Elapsed) => Err(PluginError::Deadline(wall.as_millis() as u64)),
     }
 }
 
 /// `p`'s live instance, created (and configured) if there is none yet.
-async fn live_instance<'a>(
+async fn live_instance(
     set: &PluginSet,
-    live: &'a mut HashMap<Arc<str>, Live>,
+    store: &mut Option<Store<HostState>>,
+    live: &mut HashMap<Arc<str>, Slot>,
     p: &LoadedPlugin,
-) -> Result<&'a mut Live, PluginError> {
-    if !live.contains_key(&p.name) {
-        let created = instantiate(set, p).await?;
-        live.insert(p.name.clone(), created);
+) -> Result<Slot, PluginError> {
+    if let Some(slot) = live.get(&p.name) {
+        return Ok(*slot);
     }
-    live.get_mut(&p.name).ok_or(PluginError::NotLoaded)
+    let slot = instantiate(set, store, p).await?;
+    live.insert(p.name.clone(), slot);
+    Ok(slot)
 }
 
 /// Puts the message in the store's table for one call: the owned handle (to
@@ -761,34 +815,39 @@ fn lend(
 /// Calls the stage's export.
 async fn dispatch(
     p: &LoadedPlugin,
-    live: &mut Live,
+    store: &mut Store<HostState>,
+    instance: &Instance,
     input: &Prepared<'_>,
     args: &[String],
 ) -> wasmtime::Result<wit::Outcome> {
     let no_stage = || wasmtime::format_err!("stage not exported");
     let session = || p.exports.session.as_ref().ok_or_else(no_stage);
     let (outcome,) = match &input.wit {
-        Wit::Connect(client) => live.call(&session()?.connect, (client, args)).await?,
-        Wit::Helo(client, helo) => live.call(&session()?.helo, (client, helo, args)).await?,
-        Wit::Mail(client, sender) => live.call(&session()?.mail, (client, sender, args)).await?,
+        Wit::Connect(client) => call(store, instance, &session()?.connect, (client, args)).await?,
+        Wit::Helo(client, helo) => {
+            call(store, instance, &session()?.helo, (client, helo, args)).await?
+        }
+        Wit::Mail(client, sender) => {
+            call(store, instance, &session()?.mail, (client, sender, args)).await?
+        }
         Wit::Rcpt(client, envelope, rcpt) => {
-            live.call(&session()?.rcpt, (client, envelope, rcpt, args))
-                .await?
+            let params = (client, envelope, *rcpt, args);
+            call(store, instance, &session()?.rcpt, params).await?
         }
         Wit::Data(client, envelope, message) => {
             let export = p.exports.data.as_ref().ok_or_else(no_stage)?;
-            let (own, borrow) = lend(&mut live.store, message)?;
-            let r = live.call(export, (client, envelope, borrow, args)).await;
-            live.store.data_mut().table.delete(own)?;
+            let (own, borrow) = lend(store, message)?;
+            let r = call(store, instance, export, (client, envelope, borrow, args)).await;
+            store.data_mut().table.delete(own)?;
             r?
         }
         Wit::Deliver(delivery, envelope, message, home) => {
             let export = p.exports.deliver.as_ref().ok_or_else(no_stage)?;
-            live.store.data_mut().home = home.cloned();
-            let (own, borrow) = lend(&mut live.store, message)?;
-            let r = live.call(export, (delivery, envelope, borrow, args)).await;
-            live.store.data_mut().home = None;
-            live.store.data_mut().table.delete(own)?;
+            store.data_mut().home = home.cloned();
+            let (own, borrow) = lend(store, message)?;
+            let r = call(store, instance, export, (delivery, envelope, borrow, args)).await;
+            store.data_mut().home = None;
+            store.data_mut().table.delete(own)?;
             r?
         }
     };

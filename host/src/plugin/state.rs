@@ -1,6 +1,6 @@
-//! The data of one plugin instance's store: WASI (granting nothing), the
-//! resource table, the memory limiter, the epoch budget, and handles to the
-//! capabilities the plugin was granted.
+//! The data of a transaction's store: per plugin instance, WASI (granting
+//! nothing), the memory limiter, the epoch budget and handles to the
+//! capabilities the plugin was granted; shared, the resource table.
 
 use std::sync::Arc;
 
@@ -91,8 +91,9 @@ impl Wasi {
     }
 }
 
-/// Store data for one instance.
-pub struct HostState {
+/// One plugin instance's part of a transaction's store: who it is, what it
+/// was granted, its caps and its output.
+pub struct Guest {
     /// The plugin's name (log tag, kv namespace).
     pub plugin: Arc<str>,
     granted: Grants,
@@ -100,24 +101,18 @@ pub struct HostState {
     pub kv: Option<KvStore>,
     /// The resolver, when granted.
     pub dns: Option<Dns>,
-    /// Resources handed to the guest (the message).
-    pub table: ResourceTable,
     /// Built on the guest's first WASI call: most hook calls make none, and
     /// a WASI context costs about as much as the rest of a store.
     wasi: Option<Wasi>,
     /// Memory and table caps.
     pub limiter: Limiter,
-    /// Epoch ticks used by the current call.
-    pub ticks: u32,
-    /// Ticks allowed per call.
+    /// Epoch ticks allowed per call.
     pub max_ticks: u32,
-    /// The recipient's mail home during a deliver-stage call (`home`).
-    pub home: Option<super::types::HomeDir>,
 }
 
-impl HostState {
-    /// State for an instance of `plugin` with the given grants; `kv` and
-    /// `dns` are kept only when granted.
+impl Guest {
+    /// An instance of `plugin` with the given grants; `kv` and `dns` are
+    /// kept only when granted.
     pub fn new(
         plugin: Arc<str>,
         granted: Grants,
@@ -126,41 +121,105 @@ impl HostState {
         memory_bytes: usize,
         max_ticks: u32,
     ) -> Self {
-        HostState {
+        Guest {
             plugin,
             granted,
             kv: kv.filter(|_| granted.contains(Capability::Kv)).cloned(),
             dns: dns.filter(|_| granted.contains(Capability::Dns)).cloned(),
-            table: ResourceTable::new(),
             wasi: None,
             limiter: Limiter {
                 memory_bytes,
                 hit: false,
             },
-            ticks: 0,
             max_ticks,
+        }
+    }
+}
+
+/// Which guest a store slot belongs to: an index into its [`HostState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestId(usize);
+
+/// Store data for the instances of one transaction. Every instance has its
+/// own [`Guest`]; the one being run is "current", and the capabilities act
+/// for it (plugins never call each other, so one runs at a time).
+pub struct HostState {
+    /// Never empty; `current` is always an index into it.
+    guests: Vec<Guest>,
+    current: usize,
+    /// Resources handed to the guests (the message).
+    pub table: ResourceTable,
+    /// Epoch ticks used by the current call.
+    pub ticks: u32,
+    /// The recipient's mail home during a deliver-stage call (`home`).
+    pub home: Option<super::types::HomeDir>,
+}
+
+impl HostState {
+    /// State whose first (and current) guest is `first`.
+    pub fn new(first: Guest) -> Self {
+        HostState {
+            guests: vec![first],
+            current: 0,
+            table: ResourceTable::new(),
+            ticks: 0,
             home: None,
         }
     }
 
-    /// Fails (a trap) unless `cap` was granted. Loading already refuses
-    /// components that import what they were not granted; this is the
-    /// second lock on the same door.
+    /// The first guest's id.
+    pub fn first() -> GuestId {
+        GuestId(0)
+    }
+
+    /// Adds a guest.
+    pub fn add(&mut self, guest: Guest) -> GuestId {
+        self.guests.push(guest);
+        GuestId(self.guests.len() - 1)
+    }
+
+    /// How many guests the store has had.
+    pub fn guests(&self) -> usize {
+        self.guests.len()
+    }
+
+    /// Makes `id` current, with a fresh CPU budget.
+    pub fn enter(&mut self, id: GuestId) {
+        if id.0 < self.guests.len() {
+            self.current = id.0;
+        }
+        self.ticks = 0;
+    }
+
+    /// The guest being run.
+    pub fn guest(&self) -> &Guest {
+        &self.guests[self.current]
+    }
+
+    /// The same, mutable.
+    pub fn guest_mut(&mut self) -> &mut Guest {
+        &mut self.guests[self.current]
+    }
+
+    /// Fails (a trap) unless `cap` was granted to the current guest. Loading
+    /// already refuses components that import what they were not granted;
+    /// this is the second lock on the same door.
     pub fn require(&self, cap: Capability) -> wasmtime::Result<()> {
-        if self.granted.contains(cap) {
+        let guest = self.guest();
+        if guest.granted.contains(cap) {
             Ok(())
         } else {
             wasmtime::bail!(
                 "capability `{}` not granted to plugin `{}`",
                 cap.name(),
-                self.plugin
+                guest.plugin
             )
         }
     }
 
-    /// What the guest printed since the last call, for the log.
+    /// What the current guest printed since the last call, for the log.
     pub fn take_output(&mut self) -> Option<String> {
-        let wasi = self.wasi.as_mut()?;
+        let wasi = self.guest_mut().wasi.as_mut()?;
         let all = wasi.output.contents();
         if all.len() <= wasi.logged {
             return None;
@@ -173,7 +232,7 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let wasi = self.wasi.get_or_insert_with(Wasi::new);
+        let wasi = self.guests[self.current].wasi.get_or_insert_with(Wasi::new);
         WasiCtxView {
             ctx: &mut wasi.ctx,
             table: &mut self.table,

@@ -161,7 +161,8 @@ fn wit(e: LookupError) -> DnsError {
 impl HostState {
     fn dns(&self) -> wasmtime::Result<Dns> {
         self.require(Capability::Dns)?;
-        self.dns
+        self.guest()
+            .dns
             .clone()
             .ok_or_else(|| wasmtime::format_err!("dns resolver unavailable"))
     }

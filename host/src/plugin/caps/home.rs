@@ -57,7 +57,7 @@ impl Host for HostState {
         };
         let text = read_home_file(home, &name);
         if text.is_none() {
-            tracing::debug!(plugin = %self.plugin, file = %name, home = %home.path.display(), "home file not read");
+            tracing::debug!(plugin = %self.guest().plugin, file = %name, home = %home.path.display(), "home file not read");
         }
         Ok(text)
     }

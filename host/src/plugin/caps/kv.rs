@@ -116,7 +116,8 @@ impl KvStore {
 impl HostState {
     fn kv(&self) -> wasmtime::Result<KvStore> {
         self.require(Capability::Kv)?;
-        self.kv
+        self.guest()
+            .kv
             .clone()
             .ok_or_else(|| wasmtime::format_err!("kv store unavailable"))
     }
@@ -128,7 +129,7 @@ impl Host for HostState {
         if key.len() > MAX_KEY_BYTES {
             return Ok(None);
         }
-        Ok(kv.get(&self.plugin, &key, now_ms())?)
+        Ok(kv.get(&self.guest().plugin, &key, now_ms())?)
     }
 
     async fn set(
@@ -145,7 +146,7 @@ impl Host for HostState {
                 value.len()
             );
         }
-        let ns = self.plugin.clone();
+        let ns = self.guest().plugin.clone();
         // The commit fsyncs: keep it off the async workers.
         tokio::task::spawn_blocking(move || kv.set(&ns, &key, &value, ttl_secs, now_ms()))
             .await??;
@@ -154,7 +155,7 @@ impl Host for HostState {
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         let kv = self.kv()?;
-        let ns = self.plugin.clone();
+        let ns = self.guest().plugin.clone();
         tokio::task::spawn_blocking(move || kv.delete(&ns, &key)).await??;
         Ok(())
     }

@@ -27,7 +27,7 @@ pub fn sanitize(message: &str) -> String {
 impl Host for HostState {
     async fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.require(Capability::Log)?;
-        let plugin = &*self.plugin;
+        let plugin = &*self.guest().plugin;
         let message = sanitize(&message);
         match level {
             Level::Debug => tracing::debug!(plugin, "{message}"),
