@@ -137,12 +137,32 @@ fn chain_loop(n: usize, dir: &Path) {
             },
         );
         let policy = Arc::new(policy);
+        // POSTERN_BENCH_CHAIN_CALLS=1: instead, what one call costs at each
+        // stage on live instances (the stages differ by their parameters).
+        if env_number("POSTERN_BENCH_CHAIN_CALLS").is_some() {
+            for (stage, name) in STAGES.iter().enumerate() {
+                messages(policy.clone(), 1000, Only(stage)).await;
+                let (t, c) = (Instant::now(), cpu_time());
+                messages(policy.clone(), n, Only(stage)).await;
+                let calls = (n * 4) as u32;
+                let (wall, cpu) = (t.elapsed() / calls, (cpu_time() - c) / calls);
+                println!(
+                    "{name:>8} call on a live instance: {:.2} µs wall, {:.2} µs CPU",
+                    wall.as_secs_f64() * 1e6,
+                    cpu.as_secs_f64() * 1e6
+                );
+            }
+            return;
+        }
         // POSTERN_BENCH_CHAIN_LANES=K: K messages in flight at once, their
         // stages interleaved (as concurrent sessions are in the server).
         let lanes = env_number("POSTERN_BENCH_CHAIN_LANES").unwrap_or(1).max(1);
         let run = |count: usize| {
             let tasks: Vec<_> = (0..lanes)
-                .map(|_| tokio::spawn(messages(policy.clone(), count / lanes, lanes > 1)))
+                .map(|_| {
+                    let mode = if lanes > 1 { Interleaved } else { Whole };
+                    tokio::spawn(messages(policy.clone(), count / lanes, mode))
+                })
                 .collect();
             async move {
                 for t in tasks {
@@ -163,9 +183,24 @@ fn chain_loop(n: usize, dir: &Path) {
     });
 }
 
-/// `count` messages through `policy`'s chains, one after the other; with
-/// `interleave`, yielding between stages so that other lanes run.
-async fn messages(policy: Arc<Policy>, count: usize, interleave: bool) {
+/// The stages, in the order a message meets them.
+const STAGES: [&str; 6] = ["connect", "helo", "mail", "rcpt", "data", "deliver"];
+
+/// How [`messages`] runs the chains.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Every stage of each message, one message after the other.
+    Whole,
+    /// The same, yielding between stages so that other lanes run.
+    Interleaved,
+    /// Only the chain of stage `n` (an index into [`STAGES`]), once per
+    /// message, all in one transaction.
+    Only(usize),
+}
+use Mode::*;
+
+/// `count` messages through `policy`'s chains, run as `mode` says.
+async fn messages(policy: Arc<Policy>, count: usize, mode: Mode) {
     let (client, envelope) = (client(), envelope());
     let mut message = b"Received: from client.example (client.example [192.0.2.7])\r\n\tby bench.test (postern) with ESMTP id 6612EB3781F5B12A\r\n\tfor <b@example.org>; Thu, 26 Nov 2026 14:24:27 +0000\r\nFrom: <a@example.org>\r\nTo: <b@example.org>\r\nDate: Thu, 26 Nov 2026 14:24:27 +0000\r\nMessage-Id: <20261126142427.1@client.example>\r\n\r\n".to_vec();
     message.resize(message.len() + 4096, b'x');
@@ -203,11 +238,19 @@ async fn messages(policy: Arc<Policy>, count: usize, interleave: bool) {
         envelope: &envelope,
         message,
     };
+    if let Only(stage) = mode {
+        let input = smtp.get(stage).unwrap_or(&deliver);
+        let mut txn = policy.transaction();
+        for _ in 0..count {
+            txn.run(input).await;
+        }
+        return;
+    }
     for _ in 0..count {
         let mut txn = policy.transaction();
         for input in &smtp {
             txn.run(input).await;
-            if interleave {
+            if mode == Interleaved {
                 tokio::task::yield_now().await;
             }
         }
