@@ -42,14 +42,14 @@ impl Control {
     fn plugins(&self) -> Vec<String> {
         let set = self.policy.snapshot();
         let mut lines = vec![format!(
-            "{:<20} {:<20} {:<34} {:<20} {:>8} {:>8}",
-            "NAME", "VERSION", "STAGES", "CAPABILITIES", "CALLS", "FAILURES"
+            "{:<20} {:<20} {:<34} {:<20} {:>8} {:>8}  {}",
+            "NAME", "VERSION", "STAGES", "CAPABILITIES", "CALLS", "FAILURES", "CONFIGURED"
         )];
         for p in set.plugins.list() {
             let stages: Vec<&str> = p.stages.iter().map(|s| s.name()).collect();
             let caps: Vec<&str> = p.capabilities.iter().map(|c| c.name()).collect();
             lines.push(format!(
-                "{:<20} {:<20} {:<34} {:<20} {:>8} {:>8}",
+                "{:<20} {:<20} {:<34} {:<20} {:>8} {:>8}  {}",
                 p.name,
                 p.version,
                 if stages.is_empty() {
@@ -63,7 +63,12 @@ impl Control {
                     caps.join(",")
                 },
                 p.calls,
-                p.failures
+                p.failures,
+                if p.configured_at_load {
+                    "at-load"
+                } else {
+                    "per-instance"
+                }
             ));
         }
         lines

@@ -153,9 +153,11 @@ pub use verdict::MAX_REPLY_TEXT_BYTES;
 pub trait Filter: Sized + 'static {
     /// Builds the filter from the plugin's table in `postern.toml`.
     ///
-    /// Called when the plugin set is loaded (an error is reported to the
-    /// operator and keeps the previous set serving) and at the start of every
-    /// instance, that is once per SMTP transaction. Keep it cheap.
+    /// Called once when the plugin set is loaded (an error is reported to the
+    /// operator and keeps the previous set serving). Every instance (one per
+    /// SMTP transaction) starts from the state it left: the host freezes the
+    /// configured instance. Read tables and compile patterns here; what it
+    /// reads from the host (clock, kv, dns) is read once per load.
     fn configure(config: Config) -> Result<Self, String>;
 
     /// A client connected (Postfix's `smtpd_client_restrictions`).

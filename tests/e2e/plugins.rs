@@ -79,6 +79,19 @@ fn python_greylisting_defers_then_passes_and_remembers_across_restarts() {
     assert!(later[0].starts_with("OK "), "{later:?}\n{}", server.log());
     assert_eq!(server.wait_for_mail("amy", 1).len(), 1);
     assert!(server.log().contains("action=greylist"), "{}", server.log());
+    // A Python component is too large to freeze after `configure` at load
+    // (two more compilations): its instances are configured one by one.
+    let list = Command::new(BIN)
+        .args(["plugin", "list", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("list");
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("greylist ") && l.ends_with(" per-instance")),
+        "{text}"
+    );
     assert!(server.stop());
 
     // The triplet survives a restart (kv is on disk); a new one is greylisted.
@@ -531,6 +544,8 @@ fn plugin_list_reload_and_sighup() {
     assert_eq!(cols[3], "log", "{row}");
     assert_eq!(cols[4], "4", "two rcpt and two data calls: {row}");
     assert_eq!(cols[5], "0", "{row}");
+    // `configure` ran once, at load: instances start configured.
+    assert_eq!(cols[6], "at-load", "{row}");
     let reload = Command::new(BIN)
         .args(["reload", "--config"])
         .arg(&server.config)

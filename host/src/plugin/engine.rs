@@ -8,7 +8,7 @@
 //! never recompiles, and a half-written artifact is never loaded.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -107,35 +107,58 @@ pub fn load_component(
     cache_dir: &Path,
     wasm: &[u8],
 ) -> Result<(Component, bool), String> {
+    let path = artifact(engine, cache_dir, &content_hash(wasm));
+    if let Some(c) = cached(engine, &path) {
+        return Ok((c, false));
+    }
+    compile_to(engine, &path, wasm).map(|c| (c, true))
+}
+
+/// Where the compiled artifact named `key` lives: the key and the engine's
+/// compatibility hash.
+pub fn artifact(engine: &Engine, cache_dir: &Path, key: &str) -> PathBuf {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let name = format!("{}-{:016x}.cwasm", content_hash(wasm), h.finish());
-    let path = cache_dir.join(&name);
-    if path.exists() {
-        // SAFETY: the artifact was produced by `precompile_component` of an
-        // engine with the same compatibility hash (it is in the name) and
-        // written by us with temp + rename into our own data directory, so
-        // it is complete and trusted. A damaged one is recompiled below.
-        #[allow(unsafe_code)]
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(c) => return Ok((c, false)),
-            Err(e) => tracing::warn!(
+    cache_dir.join(format!("{key}-{:016x}.cwasm", h.finish()))
+}
+
+/// The compiled component at `path`, if there is a readable one.
+pub fn cached(engine: &Engine, path: &Path) -> Option<Component> {
+    if !path.exists() {
+        return None;
+    }
+    // SAFETY: the artifact was produced by `precompile_component` of an
+    // engine with the same compatibility hash (it is in the name) and
+    // written by us with temp + rename into our own data directory, so it
+    // is complete and trusted. A damaged one is recompiled by the caller.
+    #[allow(unsafe_code)]
+    match unsafe { Component::deserialize_file(engine, path) } {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(
                 "ignoring unreadable compiled plugin {}: {e}",
                 path.display()
-            ),
+            );
+            None
         }
     }
+}
+
+/// Compiles `wasm`, writes the artifact to `path` (temp + rename) and loads
+/// it from there. Blocking.
+pub fn compile_to(engine: &Engine, path: &Path, wasm: &[u8]) -> Result<Component, String> {
     let compiled = engine
         .precompile_component(wasm)
         .map_err(|e| format!("{e:#}"))?;
-    std::fs::create_dir_all(cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
-    let tmp = cache_dir.join(format!("{name}.{}.tmp", std::process::id()));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, &compiled)
-        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    // SAFETY: as above; this file was written from `precompile_component` just now.
+    // SAFETY: as in `cached`; this file was written from `precompile_component` just now.
     #[allow(unsafe_code)]
     let component =
-        unsafe { Component::deserialize_file(engine, &path) }.map_err(|e| format!("{e:#}"))?;
-    Ok((component, true))
+        unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))?;
+    Ok(component)
 }

@@ -26,6 +26,7 @@ pub mod caps;
 mod convert;
 pub mod engine;
 mod exports;
+mod snapshot;
 mod state;
 pub mod types;
 
@@ -107,6 +108,8 @@ pub struct LoadedPlugin {
     hash: String,
     pre: InstancePre<HostState>,
     exports: Exports,
+    /// Whether instances start configured (frozen after `configure` at load).
+    configured: bool,
     stats: Arc<PluginStats>,
 }
 
@@ -117,6 +120,34 @@ impl LoadedPlugin {
             .into_iter()
             .filter(|s| self.implements(*s))
             .collect()
+    }
+
+    /// The same plugin running `component` (whose instances start
+    /// configured when `configured`).
+    fn with_component(
+        &self,
+        rt: &PluginRuntime,
+        component: &Component,
+        configured: bool,
+    ) -> Result<LoadedPlugin, String> {
+        let pre = rt
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("cannot link: {e:#}"))?;
+        let exports = Exports::find(component)
+            .ok_or_else(|| "does not export postern:mta/lifecycle (configure)".to_owned())?;
+        Ok(LoadedPlugin {
+            name: self.name.clone(),
+            spec: self.spec.clone(),
+            grants: self.grants,
+            config_json: self.config_json.clone(),
+            path: self.path.clone(),
+            hash: self.hash.clone(),
+            pre,
+            exports,
+            configured,
+            stats: self.stats.clone(),
+        })
     }
 
     fn implements(&self, stage: Stage) -> bool {
@@ -147,6 +178,9 @@ pub struct PluginInfo {
     pub calls: u64,
     /// Failures so far.
     pub failures: u64,
+    /// Whether `configure` ran once at load (instances start configured)
+    /// rather than at the start of every instance.
+    pub configured_at_load: bool,
 }
 
 /// The plugins loaded from one configuration. Immutable; a reload builds a
@@ -179,6 +213,7 @@ impl PluginSet {
                 capabilities: p.spec.capabilities.clone(),
                 calls: p.stats.calls.load(Ordering::Relaxed),
                 failures: p.stats.failures.load(Ordering::Relaxed),
+                configured_at_load: p.configured,
             })
             .collect()
     }
@@ -262,6 +297,7 @@ impl PluginRuntime {
     ) -> Result<PluginSet, Vec<LoadError>> {
         let mut set = self.empty_set();
         let mut errors = Vec::new();
+        let mut wasms = HashMap::new();
         for (name, spec) in &cfg.plugins {
             let stats = previous
                 .and_then(|p| p.plugins.get(name))
@@ -285,7 +321,10 @@ impl PluginRuntime {
                     .await
                     .unwrap_or_else(|e| Err(e.to_string()));
             let plugin = match compiled {
-                Ok(p) => p,
+                Ok((p, wasm)) => {
+                    wasms.insert(name.clone(), wasm);
+                    p
+                }
                 Err(message) => {
                     errors.push(LoadError {
                         plugin: name.clone(),
@@ -330,11 +369,26 @@ impl PluginRuntime {
                 });
             }
         }
-        if errors.is_empty() {
-            Ok(set)
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
         }
+        for (name, wasm) in wasms {
+            let Some(plugin) = set.plugins.get(&name).cloned() else {
+                continue;
+            };
+            let frozen = snapshot::freeze(self, &set, &plugin, wasm)
+                .await
+                .and_then(|c| plugin.with_component(self, &c, true));
+            match frozen {
+                Ok(p) => {
+                    set.plugins.insert(name, Arc::new(p));
+                }
+                Err(why) => {
+                    tracing::info!(plugin = &*name, "configured per instance: {why}");
+                }
+            }
+        }
+        Ok(set)
     }
 
     /// Compiles and checks one plugin (blocking).
@@ -345,7 +399,7 @@ impl PluginRuntime {
         dir: &Path,
         base: &Path,
         stats: Arc<PluginStats>,
-    ) -> Result<LoadedPlugin, String> {
+    ) -> Result<(LoadedPlugin, Arc<[u8]>), String> {
         let config_json = config_with_files(spec, base)?;
         let (path, wasm) = match bundle::lookup(&spec.path) {
             Some(builtin) => (spec.path.clone(), builtin?.to_vec()),
@@ -376,7 +430,7 @@ impl PluginRuntime {
             .map_err(|e| format!("cannot link: {e:#}"))?;
         let exports = Exports::find(&component)
             .ok_or_else(|| "does not export postern:mta/lifecycle (configure)".to_owned())?;
-        Ok(LoadedPlugin {
+        let plugin = LoadedPlugin {
             name: Arc::from(name),
             spec: spec.clone(),
             grants: Grants::of(&spec.capabilities),
@@ -385,8 +439,10 @@ impl PluginRuntime {
             hash,
             exports,
             pre,
+            configured: false,
             stats,
-        })
+        };
+        Ok((plugin, wasm.into()))
     }
 }
 
@@ -568,6 +624,12 @@ async fn instantiate(
         Ok(Err(e)) => return Err(classify(&e, store, p, PluginError::Instantiate)),
         Err(Elapsed) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
     };
+    if p.configured {
+        return Ok(Slot {
+            instance,
+            guest: id,
+        });
+    }
     enter(store, id);
     let configured = backstop(
         wall,

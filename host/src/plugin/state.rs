@@ -3,6 +3,7 @@
 //! capabilities the plugin was granted; shared, the resource table.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -108,6 +109,10 @@ pub struct Guest {
     pub limiter: Limiter,
     /// Epoch ticks allowed per call.
     pub max_ticks: u32,
+    /// Set on its first call of a capability whose answers change (clock,
+    /// kv, dns, home): what `configure` read then is not a function of the
+    /// component and its settings alone.
+    pub read_host: AtomicBool,
 }
 
 impl Guest {
@@ -132,6 +137,7 @@ impl Guest {
                 hit: false,
             },
             max_ticks,
+            read_host: AtomicBool::new(false),
         }
     }
 }
@@ -207,6 +213,9 @@ impl HostState {
     pub fn require(&self, cap: Capability) -> wasmtime::Result<()> {
         let guest = self.guest();
         if guest.granted.contains(cap) {
+            if cap != Capability::Log {
+                guest.read_host.store(true, Ordering::Relaxed);
+            }
             Ok(())
         } else {
             wasmtime::bail!(

@@ -20,8 +20,8 @@
 //!   - `"config-error"`: `configure` fails with "hostile: config-error mode".
 //! - `hooks`: where the mode acts, among `"configure"`, `"connect"`,
 //!   `"helo"`, `"mail"`, `"rcpt"`, `"data"`, `"deliver"`. Default: every hook
-//!   but `"configure"`. With `"configure"` the mode acts while the host loads
-//!   the plugin set and at the start of every instance.
+//!   but `"configure"`. With `"configure"` the mode acts when `configure` runs:
+//!   while the host loads the plugin set.
 //! - `name`: the name the `"dns"` mode looks up (default `"example.com"`).
 //!
 //! It imports no capability but `dns`: no `log`, so that an ungranted-import

@@ -1,0 +1,187 @@
+//! `configure` once per load: a plugin's instance, right after `configure`,
+//! frozen into a new component whose instances start configured.
+//!
+//! Every SMTP transaction gets a fresh instance, and each used to run
+//! `configure` again: for a plugin that parses tables there (regexp tables,
+//! access maps) that was most of its cost per message. At load, the component
+//! is instrumented (Wizer), instantiated, configured, and its memories and
+//! globals are written back into a copy as initial state. Instances of that
+//! copy are fresh (nothing of one transaction reaches the next) and already
+//! configured.
+//!
+//! Not frozen, and configured per instance as before: a component that holds
+//! host resources after `configure` (e.g. a WASI stream it printed to: the
+//! handle would be dangling in every copy), and one larger than
+//! [`MAX_FROZEN_BYTES`] (Python and JavaScript runtimes: two more compilations
+//! at load would cost seconds, and they pre-initialize their runtime when
+//! built). Any failure here falls back the same way; only the log says so.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+use wasmtime::component::{Component, Instance, Lift, WasmList};
+use wasmtime_wizer::{ComponentInstanceState, Wizer};
+
+use super::state::HostState;
+use super::{LoadedPlugin, PluginRuntime, PluginSet, engine, instantiate};
+
+/// Components larger than this are configured per instance.
+pub const MAX_FROZEN_BYTES: usize = 8 << 20;
+
+/// `p` (from `wasm`) configured and frozen into a compiled component.
+pub async fn freeze(
+    rt: &PluginRuntime,
+    set: &PluginSet,
+    p: &LoadedPlugin,
+    wasm: Arc<[u8]>,
+) -> Result<Component, String> {
+    if wasm.len() > MAX_FROZEN_BYTES {
+        return Err(format!("larger than {MAX_FROZEN_BYTES} bytes"));
+    }
+    // Same component, same settings: same frozen component, from the cache
+    // after the first time (a restart or a reload that changed nothing else).
+    // Only frozen components whose `configure` read nothing from the host but
+    // its settings are cached.
+    let key = engine::content_hash(format!("{}\n{}", p.hash, p.config_json).as_bytes());
+    let path = engine::artifact(&rt.engine, &rt.cache_dir, &format!("frozen-{key}"));
+    let engine = rt.engine.clone();
+    let found = path.clone();
+    if let Some(c) = blocking(move || Ok(engine::cached(&engine, &found))).await? {
+        return Ok(c);
+    }
+    let wizer = Wizer::new();
+    let (cx, instrumented) = wizer
+        .instrument_component(&wasm)
+        .map_err(|e| format!("cannot instrument: {e:#}"))?;
+    // Compiled in memory only: it serves this one instance.
+    let engine = rt.engine.clone();
+    let component = blocking(move || {
+        Component::new(&engine, &instrumented).map_err(|e| format!("cannot compile: {e:#}"))
+    })
+    .await?;
+    let probe = p.with_component(rt, &component, false)?;
+    let mut store = None;
+    let slot = instantiate(set, &mut store, &probe)
+        .await
+        .map_err(|e| e.to_string())?;
+    let store = store.as_mut().ok_or("no store")?;
+    if !store.data().table.is_empty() {
+        return Err("holds host resources after configure".into());
+    }
+    let read_host = store
+        .data()
+        .guest()
+        .read_host
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let mut state = State {
+        store,
+        instance: slot.instance,
+        failed: None,
+    };
+    let frozen = wizer
+        .snapshot_component(&cx, &mut state)
+        .await
+        .map_err(|e| format!("cannot snapshot: {e:#}"))?;
+    if let Some(e) = state.failed {
+        return Err(format!("cannot snapshot: {e}"));
+    }
+    let engine = rt.engine.clone();
+    if read_host {
+        // What it read (the time, kv, DNS) belongs to this load only.
+        blocking(move || {
+            Component::new(&engine, &frozen).map_err(|e| format!("cannot compile: {e:#}"))
+        })
+        .await
+    } else {
+        blocking(move || engine::compile_to(&engine, &path, &frozen)).await
+    }
+}
+
+/// Runs `f` off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// The configured instance, read through the accessors Wizer added.
+struct State<'a> {
+    store: &'a mut Store<HostState>,
+    instance: Instance,
+    failed: Option<String>,
+}
+
+impl State<'_> {
+    /// Calls the accessor `func` of `instance`; `None` (and `failed` set) if
+    /// it is missing or traps.
+    async fn call<R: Lift + Send + Sync + 'static>(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> Option<R> {
+        let called = async {
+            let (_, iface) = self
+                .instance
+                .get_export(&mut *self.store, None, instance)
+                .ok_or("no accessor instance")?;
+            let (_, index) = self
+                .instance
+                .get_export(&mut *self.store, Some(&iface), func)
+                .ok_or("no accessor")?;
+            let typed = self
+                .instance
+                .get_typed_func::<(), (R,)>(&mut *self.store, index)
+                .map_err(|e| e.to_string())?;
+            typed
+                .call_async(&mut *self.store, ())
+                .await
+                .map(|(r,)| r)
+                .map_err(|e| e.to_string())
+        };
+        match called.await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.failed.get_or_insert(format!("{instance}#{func}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+impl ComponentInstanceState for State<'_> {
+    async fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) {
+        match self.call::<WasmList<u8>>(instance, func).await {
+            Some(list) => contents(list.as_le_slice(&*self.store)),
+            None => contents(&[]),
+        }
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func).await.unwrap_or_default()
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func).await.unwrap_or_default()
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call::<f32>(instance, func)
+            .await
+            .unwrap_or_default()
+            .to_bits()
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call::<f64>(instance, func)
+            .await
+            .unwrap_or_default()
+            .to_bits()
+    }
+}
