@@ -81,11 +81,7 @@ fn python_greylisting_defers_then_passes_and_remembers_across_restarts() {
     assert!(server.log().contains("action=greylist"), "{}", server.log());
     // A Python component is too large to freeze after `configure` at load
     // (two more compilations): its instances are configured one by one.
-    let list = Command::new(BIN)
-        .args(["plugin", "list", "--config"])
-        .arg(&server.config)
-        .output()
-        .expect("list");
+    let list = plugin_list(&server);
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(
         text.lines()
@@ -505,6 +501,15 @@ fn hot_reload_under_load_loses_nothing_and_keeps_the_old_set_on_failure() {
     assert!(server.stop());
 }
 
+/// What `postern plugin list` says about `server`.
+fn plugin_list(server: &Server) -> std::process::Output {
+    Command::new(BIN)
+        .args(["plugin", "list", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("postern plugin list")
+}
+
 #[test]
 fn plugin_list_reload_and_sighup() {
     let dir = tempdir();
@@ -523,11 +528,7 @@ fn plugin_list_reload_and_sighup() {
     );
     let lines = server.smtplib(&["--to", "joe@localhost", "--count", "2"]);
     assert!(lines.iter().all(|l| l.starts_with("OK ")), "{lines:?}");
-    let list = Command::new(BIN)
-        .args(["plugin", "list", "--config"])
-        .arg(&server.config)
-        .output()
-        .expect("list");
+    let list = plugin_list(&server);
     let text = String::from_utf8_lossy(&list.stdout);
     assert!(
         list.status.success(),
@@ -564,11 +565,7 @@ fn plugin_list_reload_and_sighup() {
     });
     assert!(hup.is_some(), "{}", server.log());
     // Counters survive the reloads.
-    let list = Command::new(BIN)
-        .args(["plugin", "list", "--config"])
-        .arg(&server.config)
-        .output()
-        .expect("list");
+    let list = plugin_list(&server);
     assert!(
         String::from_utf8_lossy(&list.stdout)
             .lines()
@@ -584,11 +581,7 @@ fn plugin_list_reload_and_sighup() {
     std::fs::write(dir.path().join("new.toml"), text).expect("write");
     std::fs::rename(dir.path().join("new.toml"), &server.config).expect("rename");
     let second = wait_for(Duration::from_secs(30), || {
-        let list = Command::new(BIN)
-            .args(["plugin", "list", "--config"])
-            .arg(&server.config)
-            .output()
-            .ok()?;
+        let list = plugin_list(&server);
         String::from_utf8_lossy(&list.stdout)
             .lines()
             .any(|l| l.starts_with("second "))
