@@ -157,7 +157,7 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
         &config_with(
             dir.path(),
             "",
-            "[plugins.filing]\npath = \"filing.wasm\"\n[chains]\ndata = [\"filing\"]\ndeliver = [\"filing\"]\n",
+            "[plugins.filing]\npath = \"filing.wasm\"\ncapabilities = [\"clock\"]\n[chains]\ndata = [\"filing\"]\ndeliver = [\"filing\"]\n",
         ),
     );
     // Two recipients: each delivery in a fresh instance of its own.
@@ -212,6 +212,13 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
         plain.contains("X-Filing-Instance: after-data 1\n"),
         "{plain}"
     );
+    let configured = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("X-Filing-Configured: "))
+            .map(str::to_owned)
+    };
+    let at_load = configured(&plain);
+    assert!(at_load.is_some(), "{plain}");
     for user in ["cid", "dan"] {
         let copy = server.wait_for_mail(user, 1);
         let text = std::fs::read_to_string(&copy[0]).expect("read");
@@ -219,6 +226,9 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
             text.contains("X-Filing-Instance: fresh 1\n"),
             "{user}: {text}"
         );
+        // Fresh instances of other transactions, all from the state that
+        // `configure` left once, at load.
+        assert_eq!(configured(&text), at_load, "{user}: {text}");
     }
     assert_eq!(subject_of(&bob[0]), "[FWD bob@localhost] for bob");
     assert!(
@@ -686,7 +696,7 @@ fn filter_test_prints_every_step_without_sending_mail() {
             "",
             &format!(
                 "[plugins.hc]\npath = \"header-checks.wasm\"\ncapabilities = [\"log\"]\nfiles = {{ mime_header_checks = \"{}\" }}\n\
-                 [plugins.filing]\npath = \"filing.wasm\"\n[chains]\ndata = [\"filing\", \"hc\"]\ndeliver = [\"filing\"]\n",
+                 [plugins.filing]\npath = \"filing.wasm\"\ncapabilities = [\"clock\"]\n[chains]\ndata = [\"filing\", \"hc\"]\ndeliver = [\"filing\"]\n",
                 seed.display()
             ),
         ),
@@ -724,7 +734,11 @@ fn filter_test_prints_every_step_without_sending_mail() {
         text.contains("data: hc: reject 550 5.7.1 Attachment type not allowed. File \"virus.exe\" has the unacceptable extension \"exe\""),
         "{text}"
     );
-    assert!(text.contains("deliver <ann+lists@localhost>: filing: continue [add-header X-Filed-For: ann] [add-header X-Filing-Instance: fresh 1] [set-folder Lists]"), "{text}");
+    assert!(
+        text.contains("deliver <ann+lists@localhost>: filing: continue [add-header X-Filed-For: ann] [add-header X-Filing-Instance: fresh 1] [add-header X-Filing-Configured: ")
+            && text.contains("] [set-folder Lists]"),
+        "{text}"
+    );
     // Nothing was sent or queued.
     assert!(
         !dir.path().join("data/queue").exists()

@@ -7,20 +7,29 @@
 //!   recipient; an address extension `+lists` files into `Lists`. Every
 //!   delivered copy gets `X-Filed-For: <user>` and `X-Filing-Instance`:
 //!   whether this instance ran the message's data stage (`after-data`) or
-//!   is fresh (`fresh`), and how many deliveries it has made.
+//!   is fresh (`fresh`), and how many deliveries it has made; and
+//!   `X-Filing-Configured`: when `configure` ran (capability `clock`), the
+//!   same in every copy when it ran once, at load.
 
-use postern_plugin_sdk::{Client, Config, Delivery, Envelope, Filter, Message, Outcome, register};
+use postern_plugin_sdk::{
+    Client, Config, Delivery, Envelope, Filter, Message, Outcome, clock, register,
+};
 
 /// No settings; remembers what this instance has seen.
 #[derive(Debug, Default)]
 pub struct Filing {
     data_seen: bool,
     deliveries: u32,
+    /// When `configure` ran, in ms since the epoch.
+    configured_at: u64,
 }
 
 impl Filter for Filing {
     fn configure(_config: Config) -> Result<Self, String> {
-        Ok(Filing::default())
+        Ok(Filing {
+            configured_at: clock::now_ms(),
+            ..Filing::default()
+        })
     }
 
     fn on_data(
@@ -70,7 +79,8 @@ impl Filter for Filing {
         );
         let out = Outcome::cont()
             .add_header("X-Filed-For", delivery.user.clone())
-            .add_header("X-Filing-Instance", instance);
+            .add_header("X-Filing-Instance", instance)
+            .add_header("X-Filing-Configured", self.configured_at.to_string());
         if subject.contains("[SPAM]") {
             return out.set_folder("Spam");
         }
