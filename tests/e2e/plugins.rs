@@ -34,14 +34,11 @@ fn subject_of(path: &std::path::Path) -> String {
 #[test]
 fn javascript_plugin_tags_the_subject() {
     let dir = tempdir();
-    install("js-subject-tag", &dir.path().join("plugins"), "tag.wasm");
-    let server = Server::start(
+    let server = serve_plugin(
         dir.path(),
-        &config_with(
-            dir.path(),
-            "",
-            "[plugins.tag]\npath = \"tag.wasm\"\nconfig = { tag = \"[EXT]\" }\n[chains]\ndata = [\"tag\"]\n",
-        ),
+        "js-subject-tag",
+        "tag.wasm",
+        "[plugins.tag]\npath = \"tag.wasm\"\nconfig = { tag = \"[EXT]\" }\n[chains]\ndata = [\"tag\"]\n",
     );
     let lines = server.smtplib(&["--to", "joe@localhost", "--subject", "hello there"]);
     assert!(lines[0].starts_with("OK "), "{lines:?}\n{}", server.log());
@@ -147,18 +144,11 @@ fn rust_rbl_plugin_queries_a_real_dns_server() {
 #[test]
 fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
     let dir = tempdir();
-    install(
-        "postern_test_filing",
-        &dir.path().join("plugins"),
-        "filing.wasm",
-    );
-    let server = Server::start(
+    let server = serve_plugin(
         dir.path(),
-        &config_with(
-            dir.path(),
-            "",
-            "[plugins.filing]\npath = \"filing.wasm\"\ncapabilities = [\"clock\"]\n[chains]\ndata = [\"filing\"]\ndeliver = [\"filing\"]\n",
-        ),
+        "postern_test_filing",
+        "filing.wasm",
+        "[plugins.filing]\npath = \"filing.wasm\"\ncapabilities = [\"clock\"]\n[chains]\ndata = [\"filing\"]\ndeliver = [\"filing\"]\n",
     );
     // Two recipients: each delivery in a fresh instance of its own.
     let two = server.smtplib(&[
@@ -260,17 +250,21 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
     assert!(server.stop());
 }
 
+/// Installs the component `name` as `file` and starts a server with
+/// `plugins` (the plugins' and chains' part of the configuration).
+fn serve_plugin(dir: &std::path::Path, name: &str, file: &str, plugins: &str) -> Server {
+    install(name, &dir.join("plugins"), file);
+    Server::start(dir, &config_with(dir, "", plugins))
+}
+
 /// Starts a server whose rcpt chain is one hostile plugin in `mode`.
 fn hostile(dir: &std::path::Path, mode: &str, on_error: &str, timeout: &str) -> Server {
-    install("postern_test_hostile", &dir.join("plugins"), "hostile.wasm");
-    Server::start(
+    serve_plugin(
         dir,
-        &config_with(
-            dir,
-            "",
-            &format!(
-                "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\ntimeout = \"{timeout}\"\nmemory_limit = \"32M\"\non_error = \"{on_error}\"\nconfig = {{ mode = \"{mode}\" }}\n[chains]\nrcpt = [\"h\"]\n"
-            ),
+        "postern_test_hostile",
+        "hostile.wasm",
+        &format!(
+            "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\ntimeout = \"{timeout}\"\nmemory_limit = \"32M\"\non_error = \"{on_error}\"\nconfig = {{ mode = \"{mode}\" }}\n[chains]\nrcpt = [\"h\"]\n"
         ),
     )
 }
@@ -333,6 +327,36 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
     let log = server.log();
     assert!(
         log.contains("too many failed instances in this transaction"),
+        "{log}"
+    );
+    assert!(server.stop());
+}
+
+#[test]
+fn a_plugin_that_keeps_a_host_stream_after_configure_is_configured_per_instance() {
+    let dir = tempdir();
+    let server = serve_plugin(
+        dir.path(),
+        "postern_test_hostile",
+        "hostile.wasm",
+        "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\nconfig = { mode = \"ok\", say = \"hello from configure\" }\n[chains]\nrcpt = [\"h\"]\n",
+    );
+    // Its stdout stream would dangle in a frozen copy: it is not frozen,
+    // every instance runs `configure` (and prints again).
+    let text = list_after_two_messages(&server);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("h ") && l.ends_with(" per-instance")),
+        "{text}\n{}",
+        server.log()
+    );
+    let log = server.log();
+    assert!(
+        log.contains("holds host resources after configure"),
+        "{log}"
+    );
+    assert!(
+        log.matches("guest output: hello from configure").count() >= 3,
         "{log}"
     );
     assert!(server.stop());
@@ -520,31 +544,30 @@ fn plugin_list(server: &Server) -> std::process::Output {
         .expect("postern plugin list")
 }
 
-#[test]
-fn plugin_list_reload_and_sighup() {
-    let dir = tempdir();
-    install(
-        "postern_test_noop",
-        &dir.path().join("plugins"),
-        "noop.wasm",
-    );
-    let server = Server::start(
-        dir.path(),
-        &config_with(
-            dir.path(),
-            "",
-            "[plugins.noop]\npath = \"noop.wasm\"\ncapabilities = [\"log\"]\n[chains]\nrcpt = [\"noop\"]\ndata = [\"noop\"]\n",
-        ),
-    );
+/// Sends two messages to joe (both must be accepted), then what `postern
+/// plugin list` prints.
+fn list_after_two_messages(server: &Server) -> String {
     let lines = server.smtplib(&["--to", "joe@localhost", "--count", "2"]);
     assert!(lines.iter().all(|l| l.starts_with("OK ")), "{lines:?}");
-    let list = plugin_list(&server);
-    let text = String::from_utf8_lossy(&list.stdout);
+    let list = plugin_list(server);
     assert!(
         list.status.success(),
         "{}",
         String::from_utf8_lossy(&list.stderr)
     );
+    String::from_utf8_lossy(&list.stdout).into_owned()
+}
+
+#[test]
+fn plugin_list_reload_and_sighup() {
+    let dir = tempdir();
+    let server = serve_plugin(
+        dir.path(),
+        "postern_test_noop",
+        "noop.wasm",
+        "[plugins.noop]\npath = \"noop.wasm\"\ncapabilities = [\"log\"]\n[chains]\nrcpt = [\"noop\"]\ndata = [\"noop\"]\n",
+    );
+    let text = list_after_two_messages(&server);
     let row = text
         .lines()
         .find(|l| l.starts_with("noop "))

@@ -23,6 +23,8 @@
 //!   but `"configure"`. With `"configure"` the mode acts when `configure` runs:
 //!   while the host loads the plugin set.
 //! - `name`: the name the `"dns"` mode looks up (default `"example.com"`).
+//! - `say`: printed to stdout by `configure` when not empty (the host keeps
+//!   the stream, so the plugin cannot be frozen after `configure`).
 //!
 //! It imports no capability but `dns`: no `log`, so that an ungranted-import
 //! error can only be about `dns`.
@@ -119,6 +121,10 @@ impl Filter for Hostile {
             hooks,
             name: config.str_or("name", "example.com")?.to_owned(),
         };
+        let say = config.str_or("say", "")?;
+        if !say.is_empty() {
+            println!("{say}");
+        }
         match hostile.mode {
             Mode::ConfigError => Err("hostile: config-error mode".to_owned()),
             Mode::BadVerdict if hostile.acts_in(Hook::Configure) => {
