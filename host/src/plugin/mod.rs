@@ -347,46 +347,27 @@ impl PluginRuntime {
             }
             set.plugins.insert(name.clone(), Arc::new(plugin));
         }
-        // `configure` once per load, and every export's type checked: a
-        // plugin that refuses its settings or was built against another
-        // interface keeps the old set serving.
+        // `configure` once per load (on the instance that is then frozen,
+        // when it can be), and every export's type checked: a plugin that
+        // refuses its settings or was built against another interface keeps
+        // the old set serving.
+        let mut frozen = Vec::new();
         for (name, plugin) in &set.plugins {
-            let mut store = None;
-            let checked = match instantiate(&set, &mut store, plugin).await {
-                Ok(slot) => match store.as_mut() {
-                    Some(store) => plugin
-                        .exports
-                        .check(store, &slot.instance)
-                        .map_err(|e| format!("exports the wrong type: {e:#}")),
-                    None => Err(PluginError::NotLoaded.to_string()),
-                },
-                Err(e) => Err(e.to_string()),
-            };
-            if let Err(message) = checked {
-                errors.push(LoadError {
+            let wasm = wasms.remove(name).unwrap_or_else(|| Arc::from([]));
+            match snapshot::configure(self, &set, plugin, wasm).await {
+                Ok(Some(p)) => frozen.push((name.clone(), p)),
+                Ok(None) => {}
+                Err(message) => errors.push(LoadError {
                     plugin: name.clone(),
                     message,
-                });
+                }),
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        for (name, wasm) in wasms {
-            let Some(plugin) = set.plugins.get(&name).cloned() else {
-                continue;
-            };
-            let frozen = snapshot::freeze(self, &set, &plugin, wasm)
-                .await
-                .and_then(|c| plugin.with_component(self, &c, true));
-            match frozen {
-                Ok(p) => {
-                    set.plugins.insert(name, Arc::new(p));
-                }
-                Err(why) => {
-                    tracing::info!(plugin = &*name, "configured per instance: {why}");
-                }
-            }
+        for (name, p) in frozen {
+            set.plugins.insert(name, Arc::new(p));
         }
         Ok(set)
     }
@@ -543,6 +524,23 @@ fn check_imports(
 struct Slot {
     instance: Instance,
     guest: GuestId,
+}
+
+/// A first instance of `p` (its `configure` run), with every export's type
+/// checked on it: what a load requires of each plugin.
+async fn first_instance(
+    set: &PluginSet,
+    p: &LoadedPlugin,
+) -> Result<(Store<HostState>, Instance), String> {
+    let mut store = None;
+    let slot = instantiate(set, &mut store, p)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut store = store.ok_or_else(|| PluginError::NotLoaded.to_string())?;
+    p.exports
+        .check(&mut store, &slot.instance)
+        .map_err(|e| format!("exports the wrong type: {e:#}"))?;
+    Ok((store, slot.instance))
 }
 
 /// Calls `export` of `instance` with `params`.

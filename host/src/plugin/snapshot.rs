@@ -1,5 +1,6 @@
 //! `configure` once per load: a plugin's instance, right after `configure`,
-//! frozen into a new component whose instances start configured.
+//! frozen into a new component whose instances start configured. That one
+//! `configure` is also the load's check of the plugin's settings and exports.
 //!
 //! Every SMTP transaction gets a fresh instance, and each used to run
 //! `configure` again: for a plugin that parses tables there (regexp tables,
@@ -16,70 +17,121 @@
 //! at load would cost seconds, and they pre-initialize their runtime when
 //! built). Any failure here falls back the same way; only the log says so.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::{Component, Instance, Lift, WasmList};
-use wasmtime_wizer::{ComponentInstanceState, Wizer};
+use wasmtime_wizer::{ComponentContext, ComponentInstanceState, Wizer};
 
 use super::state::HostState;
-use super::{LoadedPlugin, PluginRuntime, PluginSet, engine, instantiate};
+use super::{LoadedPlugin, PluginRuntime, PluginSet, engine, first_instance};
 
 /// Components larger than this are configured per instance.
 pub const MAX_FROZEN_BYTES: usize = 8 << 20;
 
-/// `p` (from `wasm`) configured and frozen into a compiled component.
-pub async fn freeze(
+/// Runs `p`'s `configure` for this load (once) and checks its exports on
+/// that instance; when it can, freezes the configured instance. `Ok(Some)`:
+/// the plugin running the frozen copy; `Ok(None)`: instances run `configure`
+/// themselves (the log says why); `Err`: `p` refused its settings or
+/// exports the wrong types (a load error).
+pub async fn configure(
     rt: &PluginRuntime,
     set: &PluginSet,
     p: &LoadedPlugin,
     wasm: Arc<[u8]>,
-) -> Result<Component, String> {
-    if wasm.len() > MAX_FROZEN_BYTES {
-        return Err(format!("larger than {MAX_FROZEN_BYTES} bytes"));
+) -> Result<Option<LoadedPlugin>, String> {
+    let path = frozen_path(rt, p);
+    let probe = match probe(rt, p, &wasm, &path).await {
+        Probe::Cached(frozen) => {
+            first_instance(set, p).await?;
+            return Ok(p.with_component(rt, &frozen, true).ok());
+        }
+        Probe::Unfit(why) => {
+            first_instance(set, p).await?;
+            tracing::info!(plugin = &*p.name, "configured per instance: {why}");
+            return Ok(None);
+        }
+        Probe::Instrumented(probe) => probe,
+    };
+    let (cx, instrumented) = *probe;
+    let (mut store, instance) = first_instance(set, &instrumented).await?;
+    let frozen = freeze(rt, &cx, &mut store, instance, path)
+        .await
+        .and_then(|c| p.with_component(rt, &c, true));
+    match frozen {
+        Ok(p) => Ok(Some(p)),
+        Err(why) => {
+            tracing::info!(plugin = &*p.name, "configured per instance: {why}");
+            Ok(None)
+        }
     }
-    // Same component, same settings: same frozen component, from the cache
-    // after the first time (a restart or a reload that changed nothing else).
-    // Only frozen components whose `configure` read nothing from the host but
-    // its settings are cached.
+}
+
+/// Where `p`'s frozen copy is cached: same component, same settings, same
+/// frozen copy (a restart or a reload that changed nothing else reuses it).
+fn frozen_path(rt: &PluginRuntime, p: &LoadedPlugin) -> PathBuf {
     let key = engine::content_hash(format!("{}\n{}", p.hash, p.config_json).as_bytes());
-    let path = engine::artifact(&rt.engine, &rt.cache_dir, &format!("frozen-{key}"));
-    let engine = rt.engine.clone();
-    let found = path.clone();
-    if let Some(c) = blocking(move || Ok(engine::cached(&engine, &found))).await? {
-        return Ok(c);
+    engine::artifact(&rt.engine, &rt.cache_dir, &format!("frozen-{key}"))
+}
+
+/// What a load can do with a plugin.
+enum Probe<'w> {
+    /// Its frozen copy from an earlier load.
+    Cached(Component),
+    /// Nothing: it cannot be frozen, for this reason.
+    Unfit(String),
+    /// Instrumented for freezing: Wizer's context and the plugin running
+    /// the instrumented component.
+    Instrumented(Box<(ComponentContext<'w>, LoadedPlugin)>),
+}
+
+/// The cached frozen copy of `p` (from `wasm`), else `p` instrumented.
+async fn probe<'w>(rt: &PluginRuntime, p: &LoadedPlugin, wasm: &'w [u8], path: &Path) -> Probe<'w> {
+    if wasm.len() > MAX_FROZEN_BYTES {
+        return Probe::Unfit(format!("larger than {MAX_FROZEN_BYTES} bytes"));
     }
-    let wizer = Wizer::new();
-    let (cx, instrumented) = wizer
-        .instrument_component(&wasm)
-        .map_err(|e| format!("cannot instrument: {e:#}"))?;
+    let (engine, found) = (rt.engine.clone(), path.to_owned());
+    if let Ok(Some(c)) = blocking(move || Ok(engine::cached(&engine, &found))).await {
+        return Probe::Cached(c);
+    }
+    let (cx, instrumented) = match Wizer::new().instrument_component(wasm) {
+        Ok(done) => done,
+        Err(e) => return Probe::Unfit(format!("cannot instrument: {e:#}")),
+    };
     // Compiled in memory only: it serves this one instance.
     let engine = rt.engine.clone();
-    let component = blocking(move || {
+    let compiled = blocking(move || {
         Component::new(&engine, &instrumented).map_err(|e| format!("cannot compile: {e:#}"))
     })
-    .await?;
-    let probe = p.with_component(rt, &component, false)?;
-    let mut store = None;
-    let slot = instantiate(set, &mut store, &probe)
-        .await
-        .map_err(|e| e.to_string())?;
-    let store = store.as_mut().ok_or("no store")?;
+    .await
+    .and_then(|c| p.with_component(rt, &c, false));
+    match compiled {
+        Ok(probe) => Probe::Instrumented(Box::new((cx, probe))),
+        Err(why) => Probe::Unfit(why),
+    }
+}
+
+/// The configured `instance` written into a copy of the component, compiled
+/// (and cached at `path` unless `configure` read the host).
+async fn freeze(
+    rt: &PluginRuntime,
+    cx: &ComponentContext<'_>,
+    store: &mut Store<HostState>,
+    instance: Instance,
+    path: PathBuf,
+) -> Result<Component, String> {
     if !store.data().table.is_empty() {
         return Err("holds host resources after configure".into());
     }
-    let read_host = store
-        .data()
-        .guest()
-        .read_host
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let read_host = store.data().guest().read_host();
     let mut state = State {
         store,
-        instance: slot.instance,
+        instance,
         failed: None,
     };
-    let frozen = wizer
-        .snapshot_component(&cx, &mut state)
+    let frozen = Wizer::new()
+        .snapshot_component(cx, &mut state)
         .await
         .map_err(|e| format!("cannot snapshot: {e:#}"))?;
     if let Some(e) = state.failed {

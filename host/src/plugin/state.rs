@@ -110,9 +110,8 @@ pub struct Guest {
     /// Epoch ticks allowed per call.
     pub max_ticks: u32,
     /// Set on its first call of a capability whose answers change (clock,
-    /// kv, dns, home): what `configure` read then is not a function of the
-    /// component and its settings alone.
-    pub read_host: AtomicBool,
+    /// kv, dns, home).
+    asked: AtomicBool,
 }
 
 impl Guest {
@@ -137,8 +136,18 @@ impl Guest {
                 hit: false,
             },
             max_ticks,
-            read_host: AtomicBool::new(false),
+            asked: AtomicBool::new(false),
         }
+    }
+}
+
+impl Guest {
+    /// Whether it has read from the host something that changes: a
+    /// capability (clock, kv, dns, home) or WASI (clocks, random). What
+    /// `configure` read then is not a function of the component and its
+    /// settings alone.
+    pub fn read_host(&self) -> bool {
+        self.asked.load(Ordering::Relaxed) || self.wasi.is_some()
     }
 }
 
@@ -214,7 +223,7 @@ impl HostState {
         let guest = self.guest();
         if guest.granted.contains(cap) {
             if cap != Capability::Log {
-                guest.read_host.store(true, Ordering::Relaxed);
+                guest.asked.store(true, Ordering::Relaxed);
             }
             Ok(())
         } else {
