@@ -235,6 +235,7 @@ async fn messages(policy: Arc<Policy>, count: usize, mode: Mode) {
         },
     ];
     let deliver = HookInput::Deliver {
+        client: &client,
         delivery: &delivery,
         envelope: &envelope,
         message,
@@ -264,7 +265,7 @@ async fn messages(policy: Arc<Policy>, count: usize, mode: Mode) {
 /// The benchmarks' client.
 fn client() -> ClientInfo {
     ClientInfo {
-        ip: "192.0.2.7".parse().expect("ip"),
+        ip: Some("192.0.2.7".parse().expect("ip")),
         port: 40000,
         helo: Some("client.example".into()),
         esmtp: true,

@@ -131,7 +131,7 @@ async fn trace(
 ) -> String {
     let mut out = String::new();
     let client = ClientInfo {
-        ip: p.client,
+        ip: Some(p.client),
         port: 0,
         helo: Some(p.helo.clone()),
         esmtp: true,
@@ -197,10 +197,17 @@ async fn trace(
                 owner: owner.map(|(uid, _)| uid),
             }),
         };
-        // Deliver-stage instances are per delivery, as in the server.
+        // Deliver-stage instances are per delivery, as in the server, and
+        // know the client as the queue file records it.
+        let queued = ClientInfo {
+            ip: client.ip,
+            helo: client.helo.clone(),
+            ..ClientInfo::default()
+        };
         let mut dtxn = PolicyTxn::traced(set.clone());
         let d = dtxn
             .run(&HookInput::Deliver {
+                client: &queued,
                 delivery: &delivery,
                 envelope: &envelope,
                 message: content.clone(),

@@ -14,8 +14,9 @@ use std::thread::LocalKey;
 use crate::bindings::exports::postern::mta::{
     delivery_filter, lifecycle, message_filter, session_filter,
 };
+use crate::bindings::postern::mta::context::Context as HostContext;
 use crate::bindings::postern::mta::message::Message as HostMessage;
-use crate::{Client, Config, Delivery, Envelope, Filter, Message, Outcome};
+use crate::{Config, Context, Delivery, Filter, Message, Outcome};
 
 /// A registered plugin: the filter type and where its instance lives.
 ///
@@ -48,55 +49,48 @@ impl<P: Plugin> lifecycle::Guest for P {
 }
 
 impl<P: Plugin> session_filter::Guest for P {
-    fn on_connect(client: Client, args: Vec<String>) -> Outcome {
-        with_filter::<P>(|f| f.on_connect(&client, &args))
+    fn on_connect(context: &HostContext) -> Outcome {
+        let cx = Context::from_host(context);
+        with_filter::<P>(|f| f.on_connect(&cx))
     }
 
-    fn on_helo(client: Client, helo: String, args: Vec<String>) -> Outcome {
-        with_filter::<P>(|f| f.on_helo(&client, &helo, &args))
+    fn on_helo(context: &HostContext, helo: String) -> Outcome {
+        let cx = Context::from_host(context);
+        with_filter::<P>(|f| f.on_helo(&cx, &helo))
     }
 
-    fn on_mail(client: Client, sender: String, args: Vec<String>) -> Outcome {
-        with_filter::<P>(|f| f.on_mail(&client, &sender, &args))
+    fn on_mail(context: &HostContext, sender: String) -> Outcome {
+        let cx = Context::from_host(context);
+        with_filter::<P>(|f| f.on_mail(&cx, &sender))
     }
 
-    fn on_rcpt(
-        client: Client,
-        envelope: Envelope,
-        recipient: String,
-        args: Vec<String>,
-    ) -> Outcome {
-        with_filter::<P>(|f| f.on_rcpt(&client, &envelope, &recipient, &args))
+    fn on_rcpt(context: &HostContext, recipient: String) -> Outcome {
+        let cx = Context::from_host(context);
+        with_filter::<P>(|f| f.on_rcpt(&cx, &recipient))
     }
 }
 
 impl<P: Plugin> message_filter::Guest for P {
-    fn on_data(
-        client: Client,
-        envelope: Envelope,
-        message: &HostMessage,
-        args: Vec<String>,
-    ) -> Outcome {
+    fn on_data(context: &HostContext, message: &HostMessage) -> Outcome {
+        let cx = Context::from_host(context);
         let message = Message::from_host(message);
-        with_filter::<P>(|f| f.on_data(&client, &envelope, &message, &args))
+        with_filter::<P>(|f| f.on_data(&cx, &message))
     }
 }
 
 impl<P: Plugin> delivery_filter::Guest for P {
-    fn on_deliver(
-        delivery: Delivery,
-        envelope: Envelope,
-        message: &HostMessage,
-        args: Vec<String>,
-    ) -> Outcome {
+    fn on_deliver(context: &HostContext, delivery: Delivery, message: &HostMessage) -> Outcome {
+        let cx = Context::from_host(context);
         let message = Message::from_host(message);
-        with_filter::<P>(|f| f.on_deliver(&delivery, &envelope, &message, &args))
+        with_filter::<P>(|f| f.on_deliver(&cx, &delivery, &message))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    //! The adapter driven as the host drives it, against the mock host.
+    //! The adapter driven as the host drives it, against the mock host (the
+    //! hooks' entry points take host handles, so the tests enter one layer
+    //! below them, where those handles have become a [`Context`]).
 
     use super::*;
     use crate::{Verdict, dns, mock};
@@ -115,24 +109,18 @@ mod tests {
             })
         }
 
-        fn on_mail(&mut self, _client: &Client, sender: &str, _args: &[String]) -> Outcome {
+        fn on_mail(&mut self, _cx: &Context, sender: &str) -> Outcome {
             self.sender = Some(sender.to_owned());
             Outcome::cont()
         }
 
-        fn on_rcpt(
-            &mut self,
-            _client: &Client,
-            _envelope: &Envelope,
-            rcpt: &str,
-            args: &[String],
-        ) -> Outcome {
+        fn on_rcpt(&mut self, cx: &Context, rcpt: &str) -> Outcome {
             if self.blocked.iter().any(|b| b == rcpt) {
                 let from = self.sender.as_deref().unwrap_or("?");
                 return Verdict::reject(550, "5.7.1", format!("{rcpt} refuses mail from {from}"))
                     .into();
             }
-            if args.first().is_some_and(|a| a == "lookup") {
+            if cx.args().first().is_some_and(|a| a == "lookup") {
                 let listed = dns::lookup_a(rcpt).is_ok();
                 return Outcome::cont().add_header("X-Listed", if listed { "yes" } else { "no" });
             }
@@ -155,13 +143,14 @@ mod tests {
         <ProbePlugin as lifecycle::Guest>::configure(json.to_owned())
     }
 
+    fn cx(args: &[&str]) -> Context<'static> {
+        Context::new(mock::client("192.0.2.7"))
+            .with_envelope(mock::envelope("a@example.org", &[]))
+            .with_args(args.iter().copied())
+    }
+
     fn rcpt(to: &str, args: &[&str]) -> Outcome {
-        <ProbePlugin as session_filter::Guest>::on_rcpt(
-            mock::client("192.0.2.7"),
-            mock::envelope("a@example.org", &[]),
-            to.to_owned(),
-            args.iter().map(|a| (*a).to_owned()).collect(),
-        )
+        with_filter::<ProbePlugin>(|f| f.on_rcpt(&cx(args), to))
     }
 
     #[test]
@@ -172,11 +161,7 @@ mod tests {
     #[test]
     fn state_lives_from_hook_to_hook() {
         configure(r#"{"blocked": ["x@example.org"]}"#).unwrap();
-        <ProbePlugin as session_filter::Guest>::on_mail(
-            mock::client("192.0.2.7"),
-            "a@example.org".into(),
-            vec![],
-        );
+        with_filter::<ProbePlugin>(|f| f.on_mail(&cx(&[]), "a@example.org"));
         let out = rcpt("x@example.org", &[]);
         assert_eq!(
             out.verdict,

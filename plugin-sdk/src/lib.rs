@@ -7,7 +7,7 @@
 //! Here is a complete DNS blocklist filter:
 //!
 //! ```
-//! use postern_plugin_sdk::{Client, Config, Filter, Outcome, Verdict, dns, dnsbl_query, register};
+//! use postern_plugin_sdk::{Config, Context, Filter, Outcome, Verdict, dns, dnsbl_query, register};
 //!
 //! /// Rejects clients whose address is listed in a DNS blocklist.
 //! struct Rbl {
@@ -19,10 +19,11 @@
 //!         Ok(Rbl { zone: config.str("zone")?.to_owned() })
 //!     }
 //!
-//!     fn on_connect(&mut self, client: &Client, _args: &[String]) -> Outcome {
-//!         let query = dnsbl_query(&client.ip, &self.zone);
+//!     fn on_connect(&mut self, cx: &Context) -> Outcome {
+//!         let ip = &cx.client().ip;
+//!         let query = dnsbl_query(ip, &self.zone);
 //!         if query.is_some_and(|name| dns::lookup_a(&name).is_ok()) {
-//!             let text = format!("Client host [{}] blocked using {}", client.ip, self.zone);
+//!             let text = format!("Client host [{ip}] blocked using {}", self.zone);
 //!             return Verdict::reject(554, "5.7.1", text).into();
 //!         }
 //!         Outcome::cont()
@@ -64,14 +65,14 @@
 //! log lines, so a plugin's logic is tested with plain `cargo test`:
 //!
 //! ```
-//! # use postern_plugin_sdk::{Client, Config, Filter, Outcome, Verdict, dns, dnsbl_query};
+//! # use postern_plugin_sdk::{Config, Context, Filter, Outcome, Verdict, dns, dnsbl_query};
 //! # struct Rbl { zone: String }
 //! # impl Filter for Rbl {
 //! #     fn configure(config: Config) -> Result<Self, String> {
 //! #         Ok(Rbl { zone: config.str("zone")?.to_owned() })
 //! #     }
-//! #     fn on_connect(&mut self, client: &Client, _args: &[String]) -> Outcome {
-//! #         if dnsbl_query(&client.ip, &self.zone).is_some_and(|n| dns::lookup_a(&n).is_ok()) {
+//! #     fn on_connect(&mut self, cx: &Context) -> Outcome {
+//! #         if dnsbl_query(&cx.client().ip, &self.zone).is_some_and(|n| dns::lookup_a(&n).is_ok()) {
 //! #             return Verdict::reject(554, "5.7.1", "blocked").into();
 //! #         }
 //! #         Outcome::cont()
@@ -82,9 +83,9 @@
 //! mock::dns_answer("7.2.0.192.zen.test", Ok(vec!["127.0.0.2"]));
 //! let mut rbl: Rbl = mock::configure(r#"{"zone": "zen.test"}"#).unwrap();
 //!
-//! let listed = rbl.on_connect(&mock::client("192.0.2.7"), &[]);
+//! let listed = rbl.on_connect(&Context::new(mock::client("192.0.2.7")));
 //! assert_eq!(listed.verdict, Verdict::reject(554, "5.7.1", "blocked"));
-//! assert!(rbl.on_connect(&mock::client("192.0.2.8"), &[]).is_continue());
+//! assert!(rbl.on_connect(&Context::new(mock::client("192.0.2.8"))).is_continue());
 //! ```
 //!
 //! # Building
@@ -103,6 +104,8 @@
 //!   WIT exports (`adapter`).
 //! - [`Verdict`], [`Outcome`] and their constructors (`verdict`).
 //! - [`Config`]: the plugin's settings (`config`).
+//! - [`Context`]: a hook's arguments, client and envelope, read on demand
+//!   (`context`).
 //! - [`Message`]: the message at the data and deliver stages (`message`).
 //! - Capabilities: [`dns`], [`log`], [`kv`], [`clock`], [`home`]; [`mock`] stands in
 //!   for the host on native targets.
@@ -123,6 +126,7 @@ mod address;
 pub mod bindings;
 pub mod clock;
 mod config;
+mod context;
 pub mod dns;
 pub mod home;
 pub mod kv;
@@ -137,6 +141,7 @@ pub use bindings::postern::mta::types::{
     Client, Delivery, Edit, Envelope, Header, MimePart, Outcome, Reply, Verdict,
 };
 pub use config::Config;
+pub use context::Context;
 pub use message::Message;
 #[doc(no_inline)]
 pub use serde;
@@ -148,8 +153,9 @@ pub use verdict::MAX_REPLY_TEXT_BYTES;
 ///
 /// Every hook has a default that returns [`Outcome::cont`] ("no opinion"), so
 /// a filter overrides only the stages it cares about. The host calls a hook
-/// only for the stages where the plugin is listed in a chain; `args` are the
-/// arguments given to it there.
+/// only for the stages where the plugin is listed in a chain; the [`Context`]
+/// gives the arguments it is listed with there, the client and the envelope,
+/// each fetched from the host only if the hook reads it.
 pub trait Filter: Sized + 'static {
     /// Builds the filter from the plugin's table in `postern.toml`.
     ///
@@ -163,14 +169,14 @@ pub trait Filter: Sized + 'static {
     /// A client connected (Postfix's `smtpd_client_restrictions`).
     ///
     /// Default: continue.
-    fn on_connect(&mut self, _client: &Client, _args: &[String]) -> Outcome {
+    fn on_connect(&mut self, _cx: &Context) -> Outcome {
         Outcome::cont()
     }
 
-    /// The client said HELO or EHLO (`smtpd_helo_restrictions`).
+    /// The client said HELO or EHLO with `helo` (`smtpd_helo_restrictions`).
     ///
     /// Default: continue.
-    fn on_helo(&mut self, _client: &Client, _helo: &str, _args: &[String]) -> Outcome {
+    fn on_helo(&mut self, _cx: &Context, _helo: &str) -> Outcome {
         Outcome::cont()
     }
 
@@ -178,21 +184,15 @@ pub trait Filter: Sized + 'static {
     /// (`smtpd_sender_restrictions`).
     ///
     /// Default: continue.
-    fn on_mail(&mut self, _client: &Client, _sender: &str, _args: &[String]) -> Outcome {
+    fn on_mail(&mut self, _cx: &Context, _sender: &str) -> Outcome {
         Outcome::cont()
     }
 
-    /// RCPT TO; `envelope` holds the sender and the recipients accepted so
-    /// far (`smtpd_recipient_restrictions`).
+    /// RCPT TO `rcpt`; the context's envelope holds the sender and the
+    /// recipients accepted so far (`smtpd_recipient_restrictions`).
     ///
     /// Default: continue.
-    fn on_rcpt(
-        &mut self,
-        _client: &Client,
-        _envelope: &Envelope,
-        _rcpt: &str,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_rcpt(&mut self, _cx: &Context, _rcpt: &str) -> Outcome {
         Outcome::cont()
     }
 
@@ -200,26 +200,19 @@ pub trait Filter: Sized + 'static {
     /// (header and body checks, milters' place).
     ///
     /// Default: continue.
-    fn on_data(
-        &mut self,
-        _client: &Client,
-        _envelope: &Envelope,
-        _message: &Message<'_>,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_data(&mut self, _cx: &Context, _message: &Message<'_>) -> Outcome {
         Outcome::cont()
     }
 
-    /// Local delivery to one recipient, after queueing (procmail's place):
-    /// file into a folder, discard, redirect, add headers.
+    /// Local delivery of the message to one recipient, after queueing
+    /// (procmail's place): file into a folder, discard, redirect, add headers.
     ///
     /// Default: continue, which files into the inbox.
     fn on_deliver(
         &mut self,
+        _cx: &Context,
         _delivery: &Delivery,
-        _envelope: &Envelope,
         _message: &Message<'_>,
-        _args: &[String],
     ) -> Outcome {
         Outcome::cont()
     }

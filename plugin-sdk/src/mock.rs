@@ -2,7 +2,7 @@
 //! plugin's logic is unit-tested with plain `cargo test`, without Wasm.
 //!
 //! In: canned DNS answers, the clock, and test values ([`client`],
-//! [`envelope`], [`delivery`]). Out: what the plugin did: [`dns_queries`],
+//! [`envelope`], [`delivery`], and the hook [`context`]s made of them). Out: what the plugin did: [`dns_queries`],
 //! [`logs`], and the key-value store as [`crate::kv`] sees it.
 //!
 //! The state is per thread, and the test harness runs every test on its own
@@ -35,7 +35,7 @@ use std::net::IpAddr;
 
 use crate::dns::DnsError;
 use crate::log::Level;
-use crate::{Client, Config, Delivery, Envelope, Filter};
+use crate::{Client, Config, Context, Delivery, Envelope, Filter};
 
 /// Where the mock clock starts: 2026-01-01T00:00:00Z, in milliseconds.
 pub const START_MS: u64 = 1_767_225_600_000;
@@ -188,7 +188,8 @@ pub fn configure<F: Filter>(json: &str) -> Result<F, String> {
 
 /// A client connected from `ip`: port 49152, EHLO not yet given, no TLS, no
 /// AUTH, not in `mynetworks`. Change fields with struct update syntax:
-/// `Client { tls: true, ..mock::client("192.0.2.7") }`.
+/// `Client { tls: true, ..mock::client("192.0.2.7") }`. A hook gets it in a
+/// [`Context`](crate::Context): `Context::new(mock::client("192.0.2.7"))`.
 pub fn client(ip: &str) -> Client {
     Client {
         ip: ip.to_owned(),
@@ -208,6 +209,29 @@ pub fn envelope(sender: &str, recipients: &[&str]) -> Envelope {
         sender: sender.to_owned(),
         recipients: recipients.iter().map(|r| (*r).to_owned()).collect(),
     }
+}
+
+/// The context of a hook call from `client`, with `envelope` (none: empty,
+/// as before MAIL FROM) and the chain step's `args`:
+/// `rbl.on_rcpt(&mock::context(&client, Some(&envelope), &[]), "b@example.org")`.
+pub fn context(client: &Client, envelope: Option<&Envelope>, args: &[String]) -> Context<'static> {
+    let cx = Context::new(client.clone()).with_args(args);
+    match envelope {
+        Some(envelope) => cx.with_envelope(envelope.clone()),
+        None => cx,
+    }
+}
+
+/// The context of a deliver-stage call: the envelope as queued and the
+/// chain step's `args`; the client as a queue file records it (the address
+/// 192.0.2.7, no HELO name).
+pub fn deliver_context(envelope: &Envelope, args: &[String]) -> Context<'static> {
+    let queued = Client {
+        esmtp: false,
+        port: 0,
+        ..client("192.0.2.7")
+    };
+    context(&queued, Some(envelope), args)
 }
 
 /// A local delivery to `recipient`: the user is the local part up to the

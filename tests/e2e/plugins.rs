@@ -202,6 +202,19 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
         plain.contains("X-Filing-Instance: after-data 1\n"),
         "{plain}"
     );
+    // The deliver stage's context: the client as the queue file recorded it
+    // and the whole envelope.
+    let context = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("X-Filing-Context: "))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(
+        context(&plain).starts_with("from [127.0.0.1] helo=<")
+            && context(&plain).ends_with("> recipients=1"),
+        "{plain}"
+    );
     let configured = |text: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix("X-Filing-Configured: "))
@@ -219,6 +232,7 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
         // Fresh instances of other transactions, all from the state that
         // `configure` left once, at load.
         assert_eq!(configured(&text), at_load, "{user}: {text}");
+        assert!(context(&text).ends_with("> recipients=2"), "{user}: {text}");
     }
     assert_eq!(subject_of(&bob[0]), "[FWD bob@localhost] for bob");
     assert!(

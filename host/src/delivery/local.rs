@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, MailHome, Stage};
-use crate::plugin::types::{DeliveryInfo, Edit, EnvelopeInfo, HomeDir, HookInput, Verdict};
+use crate::plugin::types::{
+    ClientInfo, DeliveryInfo, Edit, EnvelopeInfo, HomeDir, HookInput, Verdict,
+};
 use crate::policy::{Policy, PolicyTxn};
 use crate::queue::{Envelope, EnvelopeRcpt, QueueFile, QueueId, Spool};
 use crate::smtp::proto::Reply;
@@ -195,8 +197,14 @@ impl LocalDelivery {
                 .map(|r| r.address.clone())
                 .collect(),
         };
+        let client = ClientInfo {
+            ip: msg.envelope.client_ip,
+            helo: Some(msg.envelope.helo.clone()).filter(|h| !h.is_empty()),
+            ..ClientInfo::default()
+        };
         let message = Arc::new(msg.content.clone());
         let input = HookInput::Deliver {
+            client: &client,
             delivery: target,
             envelope: &envelope,
             message,

@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
+        "postern:mta/context.context": super::caps::context::CallContext,
         "postern:mta/message.message": super::caps::message::MessageBody,
     },
 });

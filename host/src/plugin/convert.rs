@@ -8,7 +8,7 @@ use crate::smtp::proto::{Enhanced, Reply};
 
 pub fn client(c: &ClientInfo) -> wit::Client {
     wit::Client {
-        ip: c.ip.to_string(),
+        ip: c.ip.map(|ip| ip.to_string()).unwrap_or_default(),
         port: c.port,
         helo: c.helo.clone(),
         esmtp: c.esmtp,

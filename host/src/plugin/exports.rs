@@ -17,6 +17,7 @@ use wasmtime::component::{
 };
 
 use super::bindings::postern::mta::types as wit;
+use super::caps::context::CallContext;
 use super::caps::message::MessageBody;
 
 /// One exported function's interface, name and types.
@@ -48,17 +49,17 @@ signatures! {
     Configure = "postern:mta/lifecycle@0.1.0" "configure"
         (&'a str) -> Result<(), String>;
     OnConnect = "postern:mta/session-filter@0.1.0" "on-connect"
-        (&'a wit::Client, &'a [String]) -> wit::Outcome;
+        (Resource<CallContext>) -> wit::Outcome;
     OnHelo = "postern:mta/session-filter@0.1.0" "on-helo"
-        (&'a wit::Client, &'a str, &'a [String]) -> wit::Outcome;
+        (Resource<CallContext>, &'a str) -> wit::Outcome;
     OnMail = "postern:mta/session-filter@0.1.0" "on-mail"
-        (&'a wit::Client, &'a str, &'a [String]) -> wit::Outcome;
+        (Resource<CallContext>, &'a str) -> wit::Outcome;
     OnRcpt = "postern:mta/session-filter@0.1.0" "on-rcpt"
-        (&'a wit::Client, &'a wit::Envelope, &'a str, &'a [String]) -> wit::Outcome;
+        (Resource<CallContext>, &'a str) -> wit::Outcome;
     OnData = "postern:mta/message-filter@0.1.0" "on-data"
-        (&'a wit::Client, &'a wit::Envelope, Resource<MessageBody>, &'a [String]) -> wit::Outcome;
+        (Resource<CallContext>, Resource<MessageBody>) -> wit::Outcome;
     OnDeliver = "postern:mta/delivery-filter@0.1.0" "on-deliver"
-        (&'a wit::Delivery, &'a wit::Envelope, Resource<MessageBody>, &'a [String]) -> wit::Outcome;
+        (Resource<CallContext>, &'a wit::Delivery, Resource<MessageBody>) -> wit::Outcome;
 }
 
 /// An exported function of one component.

@@ -43,6 +43,7 @@ use wasmtime::component::{Component, Instance, InstancePre, Linker, Resource};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use bindings::postern::mta::types as wit;
+use caps::context::{About, CallContext};
 use caps::dns::Dns;
 use caps::kv::KvStore;
 use caps::message::MessageBody;
@@ -512,7 +513,7 @@ fn check_imports(
                 ));
             }
             Some(_) => {}
-            None if iface == "types" || iface == "message" => {}
+            None if matches!(iface, "types" | "context" | "message") => {}
             None => return Err(format!("imports `{name}`, which postern does not provide")),
         }
     }
@@ -696,62 +697,62 @@ fn classify(
     }
 }
 
-/// A stage's input in the interface's types, converted once for all the
-/// steps of its chain.
+/// A stage's input, prepared once for all the steps of its chain: the
+/// context every step's call lends to its plugin, and the stage's subject.
 pub struct Prepared<'a> {
     stage: Stage,
-    wit: Wit<'a>,
+    about: Arc<About>,
+    subject: Subject<'a>,
 }
 
-enum Wit<'a> {
-    Connect(wit::Client),
-    Helo(wit::Client, &'a str),
-    Mail(wit::Client, &'a str),
-    Rcpt(wit::Client, wit::Envelope, &'a str),
-    Data(wit::Client, wit::Envelope, MessageBody),
-    Deliver(
-        wit::Delivery,
-        wit::Envelope,
-        MessageBody,
-        Option<&'a types::HomeDir>,
-    ),
+/// What a stage's hook is about, besides its context.
+enum Subject<'a> {
+    Connect,
+    Helo(&'a str),
+    Mail(&'a str),
+    Rcpt(&'a str),
+    Data(MessageBody),
+    Deliver(wit::Delivery, MessageBody, Option<&'a types::HomeDir>),
 }
 
 impl<'a> Prepared<'a> {
-    /// Converts `input`.
+    /// Prepares `input`.
     pub fn new(input: &'a HookInput<'a>) -> Self {
-        let wit = match input {
-            HookInput::Connect { client } => Wit::Connect(convert::client(client)),
-            HookInput::Helo { client, helo } => Wit::Helo(convert::client(client), helo),
-            HookInput::Mail { client, sender } => Wit::Mail(convert::client(client), sender),
+        let (about, subject) = match input {
+            HookInput::Connect { client } => (About::new(client, None), Subject::Connect),
+            HookInput::Helo { client, helo } => (About::new(client, None), Subject::Helo(helo)),
+            HookInput::Mail { client, sender } => (About::new(client, None), Subject::Mail(sender)),
             HookInput::Rcpt {
                 client,
                 envelope,
                 rcpt,
-            } => Wit::Rcpt(convert::client(client), convert::envelope(envelope), rcpt),
+            } => (About::new(client, Some(envelope)), Subject::Rcpt(rcpt)),
             HookInput::Data {
                 client,
                 envelope,
                 message,
-            } => Wit::Data(
-                convert::client(client),
-                convert::envelope(envelope),
-                MessageBody::new(message.clone()),
+            } => (
+                About::new(client, Some(envelope)),
+                Subject::Data(MessageBody::new(message.clone())),
             ),
             HookInput::Deliver {
+                client,
                 delivery,
                 envelope,
                 message,
-            } => Wit::Deliver(
-                convert::delivery(delivery),
-                convert::envelope(envelope),
-                MessageBody::new(message.clone()),
-                delivery.home.as_ref(),
+            } => (
+                About::new(client, Some(envelope)),
+                Subject::Deliver(
+                    convert::delivery(delivery),
+                    MessageBody::new(message.clone()),
+                    delivery.home.as_ref(),
+                ),
             ),
         };
         Prepared {
             stage: input.stage(),
-            wit,
+            about,
+            subject,
         }
     }
 }
@@ -861,18 +862,18 @@ async fn live_instance(
     Ok(slot)
 }
 
-/// Puts the message in the store's table for one call: the owned handle (to
+/// Puts `value` in the store's table for one call: the owned handle (to
 /// delete afterwards) and the borrow the guest receives.
-fn lend(
+fn lend<T: Send + 'static>(
     store: &mut Store<HostState>,
-    message: &MessageBody,
-) -> wasmtime::Result<(Resource<MessageBody>, Resource<MessageBody>)> {
-    let own = store.data_mut().table.push(message.clone())?;
-    let borrow = Resource::<MessageBody>::new_borrow(own.rep());
+    value: T,
+) -> wasmtime::Result<(Resource<T>, Resource<T>)> {
+    let own = store.data_mut().table.push(value)?;
+    let borrow = Resource::<T>::new_borrow(own.rep());
     Ok((own, borrow))
 }
 
-/// Calls the stage's export.
+/// Calls the stage's export, lending the step's context for the call.
 async fn dispatch(
     p: &LoadedPlugin,
     store: &mut Store<HostState>,
@@ -880,38 +881,43 @@ async fn dispatch(
     input: &Prepared<'_>,
     args: &[String],
 ) -> wasmtime::Result<wit::Outcome> {
+    let (cx_own, cx) = lend(store, input.about.step(args))?;
+    let called = dispatch_with(p, store, instance, &input.subject, cx).await;
+    store.data_mut().table.delete(cx_own)?;
+    Ok(called?.0)
+}
+
+async fn dispatch_with(
+    p: &LoadedPlugin,
+    store: &mut Store<HostState>,
+    instance: &Instance,
+    subject: &Subject<'_>,
+    cx: Resource<CallContext>,
+) -> wasmtime::Result<(wit::Outcome,)> {
     let no_stage = || wasmtime::format_err!("stage not exported");
     let session = || p.exports.session.as_ref().ok_or_else(no_stage);
-    let (outcome,) = match &input.wit {
-        Wit::Connect(client) => call(store, instance, &session()?.connect, (client, args)).await?,
-        Wit::Helo(client, helo) => {
-            call(store, instance, &session()?.helo, (client, helo, args)).await?
-        }
-        Wit::Mail(client, sender) => {
-            call(store, instance, &session()?.mail, (client, sender, args)).await?
-        }
-        Wit::Rcpt(client, envelope, rcpt) => {
-            let params = (client, envelope, *rcpt, args);
-            call(store, instance, &session()?.rcpt, params).await?
-        }
-        Wit::Data(client, envelope, message) => {
+    match subject {
+        Subject::Connect => call(store, instance, &session()?.connect, (cx,)).await,
+        Subject::Helo(helo) => call(store, instance, &session()?.helo, (cx, *helo)).await,
+        Subject::Mail(sender) => call(store, instance, &session()?.mail, (cx, *sender)).await,
+        Subject::Rcpt(rcpt) => call(store, instance, &session()?.rcpt, (cx, *rcpt)).await,
+        Subject::Data(message) => {
             let export = p.exports.data.as_ref().ok_or_else(no_stage)?;
-            let (own, borrow) = lend(store, message)?;
-            let r = call(store, instance, export, (client, envelope, borrow, args)).await;
+            let (own, borrow) = lend(store, message.clone())?;
+            let r = call(store, instance, export, (cx, borrow)).await;
             store.data_mut().table.delete(own)?;
-            r?
+            r
         }
-        Wit::Deliver(delivery, envelope, message, home) => {
+        Subject::Deliver(delivery, message, home) => {
             let export = p.exports.deliver.as_ref().ok_or_else(no_stage)?;
             store.data_mut().home = home.cloned();
-            let (own, borrow) = lend(store, message)?;
-            let r = call(store, instance, export, (delivery, envelope, borrow, args)).await;
+            let (own, borrow) = lend(store, message.clone())?;
+            let r = call(store, instance, export, (cx, delivery, borrow)).await;
             store.data_mut().home = None;
             store.data_mut().table.delete(own)?;
-            r?
+            r
         }
-    };
-    Ok(outcome)
+    }
 }
 
 #[cfg(test)]

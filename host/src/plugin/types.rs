@@ -9,11 +9,12 @@ pub use crate::config::{Capability, OnError, Stage};
 pub use crate::policy::headers::HeaderEdit;
 use crate::smtp::proto::Reply;
 
-/// The SMTP client, at every stage.
-#[derive(Debug, Clone)]
+/// The SMTP client, at every stage (at the deliver stage, as the queue file
+/// recorded it: the address and the HELO name only).
+#[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    /// Its address.
-    pub ip: IpAddr,
+    /// Its address; `None` for mail submitted locally.
+    pub ip: Option<IpAddr>,
     /// Its port.
     pub port: u16,
     /// The HELO/EHLO argument.
@@ -162,6 +163,8 @@ pub enum HookInput<'a> {
     },
     /// Local delivery.
     Deliver {
+        /// The client that sent the message, as queued.
+        client: &'a ClientInfo,
         /// The recipient.
         delivery: &'a DeliveryInfo,
         /// The envelope.

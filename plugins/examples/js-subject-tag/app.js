@@ -7,7 +7,8 @@
 // In:  configure(JSON) with the plugin's table from postern.toml:
 //        tag    string, default "[EXTERNAL]"; one line, printable
 //        words  list of strings, default []; empty = tag every message
-//      on-data(client, envelope, message, args)
+//      on-data(context, message); the context (arguments, client, envelope)
+//      is not read, so none of it crosses into the plugin
 // Out: always `continue`; when tagging, one `replace-header` edit that sets
 //      Subject to "TAG original" (or "TAG" when there is no Subject).
 //
@@ -22,7 +23,8 @@
 // encoded words in the Subject are matched as they stand.
 //
 // Imports no capability: the world (wit/world.wit) exports lifecycle and
-// message-filter only; `message` and `types` come from the postern interface.
+// message-filter only; `context`, `message` and `types` come from the postern
+// interface.
 
 /** How much of the body (after the header section) is searched for words. */
 const BODY_SCAN_BYTES = 64 * 1024;
@@ -113,7 +115,7 @@ export const lifecycle = {
 };
 
 export const messageFilter = {
-  onData(_client, _envelope, message, _args) {
+  onData(_context, message) {
     const { tag, words } = config;
     const subject = headerValue(message.headers(), 'Subject');
 

@@ -28,7 +28,7 @@ function configure(table) {
 
 /** Runs on-data; returns the new Subject, or null when there is no edit. */
 function tagged(msg) {
-  const out = messageFilter.onData({}, { sender: '', recipients: [] }, msg, []);
+  const out = messageFilter.onData({}, msg);
   assert.deepEqual(out.verdict, { tag: 'continue' });
   if (out.edits.length === 0) return null;
   assert.equal(out.edits.length, 1);

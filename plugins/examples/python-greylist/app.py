@@ -16,7 +16,8 @@ In:  configure(JSON) with the plugin's table from postern.toml:
        ttl_secs    int > delay_secs, default 35 days
                    how long an entry (waiting or passed) is kept in kv; a
                    passed entry's TTL restarts at each delivery attempt
-     session-filter hooks; only on-rcpt decides, the others say `continue`.
+     session-filter hooks; only on-rcpt decides (reading the client and the
+     envelope from its context), the others say `continue`.
 Out: `defer` (450 4.2.0) or `continue`, never edits; one info log line per
      decision, in Postgrey's `action=..., reason=...` form.
 
@@ -170,14 +171,16 @@ class Lifecycle(exports.Lifecycle):
 
 
 class SessionFilter(exports.SessionFilter):
-    def on_connect(self, client, args):
+    # Each hook gets the call's context (arguments, client, envelope), read
+    # from the host only when asked for: only on_rcpt reads it here.
+    def on_connect(self, context):
         return _CONTINUE
 
-    def on_helo(self, client, helo, args):
+    def on_helo(self, context, helo):
         return _CONTINUE
 
-    def on_mail(self, client, sender, args):
+    def on_mail(self, context, sender):
         return _CONTINUE
 
-    def on_rcpt(self, client, envelope, recipient, args):
-        return decide(client, envelope.sender, recipient)
+    def on_rcpt(self, context, recipient):
+        return decide(context.client(), context.envelope().sender, recipient)

@@ -64,6 +64,24 @@ class Envelope:
     recipients: List[str]
 
 
+class Context:
+    """The host's context resource: what a hook reads on demand."""
+
+    def __init__(self, client, envelope=None, args=()):
+        self._client = client
+        self._envelope = envelope or Envelope(sender="", recipients=[])
+        self._args = list(args)
+
+    def args(self):
+        return self._args
+
+    def client(self):
+        return self._client
+
+    def envelope(self):
+        return self._envelope
+
+
 class FakeHost:
     """clock, kv (with TTLs) and log, sharing one notion of time."""
 
@@ -110,7 +128,8 @@ _kv = _module("wit_world.imports.kv", get=lambda k: HOST.get(k),
               set=lambda k, v, t: HOST.set(k, v, t), delete=lambda k: HOST.store.pop(k, None))
 _clock = _module("wit_world.imports.clock", now_ms=lambda: HOST.now_ms)
 _log = _module("wit_world.imports.log", Level=Level, write=lambda lv, m: HOST.write(lv, m))
-_module("wit_world.imports", types=_types, kv=_kv, clock=_clock, log=_log)
+_context = _module("wit_world.imports.context", Context=Context)
+_module("wit_world.imports", types=_types, context=_context, kv=_kv, clock=_clock, log=_log)
 _exports = _module("wit_world.exports", Lifecycle=object, SessionFilter=object)
 _module("wit_world", exports=_exports)
 
@@ -131,7 +150,7 @@ class GreylistTest(unittest.TestCase):
 
     def rcpt(self, ip="192.0.2.7", sender="Alice@Example.com", rcpt="Bob@Example.org"):
         env = Envelope(sender=sender, recipients=[])
-        return self.filter.on_rcpt(Client(ip=ip), env, rcpt, [])
+        return self.filter.on_rcpt(Context(Client(ip=ip), env), rcpt)
 
     def assert_deferred(self, outcome):
         self.assertEqual(outcome, Outcome(Verdict_Defer(Reply(450, "4.2.0", GREYLISTED)), []))
@@ -221,10 +240,10 @@ class GreylistTest(unittest.TestCase):
         self.assert_continue(self.rcpt())
 
     def test_other_hooks_continue(self):
-        client = Client(ip="192.0.2.7")
-        self.assert_continue(self.filter.on_connect(client, []))
-        self.assert_continue(self.filter.on_helo(client, "mx.example.com", []))
-        self.assert_continue(self.filter.on_mail(client, "a@b", []))
+        context = Context(Client(ip="192.0.2.7"))
+        self.assert_continue(self.filter.on_connect(context))
+        self.assert_continue(self.filter.on_helo(context, "mx.example.com"))
+        self.assert_continue(self.filter.on_mail(context, "a@b"))
         self.assertEqual(HOST.store, {})
 
 

@@ -83,7 +83,7 @@ pub mod outcome;
 pub use postern_regexp_table as table;
 
 use postern_plugin_sdk::serde_json::Value;
-use postern_plugin_sdk::{Client, Config, Envelope, Filter, Message, Outcome, log};
+use postern_plugin_sdk::{Config, Context, Filter, Message, Outcome, log};
 
 use crate::engine::{Checks, Scan, TableClass};
 use crate::mime::Limits;
@@ -183,13 +183,7 @@ impl Filter for HeaderChecks {
         Ok(HeaderChecks { checks })
     }
 
-    fn on_data(
-        &mut self,
-        client: &Client,
-        envelope: &Envelope,
-        message: &Message<'_>,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_data(&mut self, cx: &Context, message: &Message<'_>) -> Outcome {
         if self.checks.is_empty() {
             return Outcome::cont();
         }
@@ -213,7 +207,7 @@ impl Filter for HeaderChecks {
             offset += chunk.len() as u64;
         }
         let report = scan.finish();
-        let decision = outcome::decide(&report, &self.checks, client, envelope, headers);
+        let decision = outcome::decide(&report, &self.checks, cx, headers);
         for (level, line) in decision.logs {
             log::write(level, line);
         }

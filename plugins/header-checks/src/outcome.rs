@@ -1,7 +1,7 @@
 //! From the rules that fired to postern's answer: a verdict, edits and log
 //! lines.
 //!
-//! In: a [`Report`], the transaction (client, envelope) and the message's
+//! In: a [`Report`], the hook's context (client, envelope) and the message's
 //! headers. Out: a [`Decision`]: the [`Outcome`] and the lines to log,
 //! worded like cleanup(8)'s (`reject: header Subject: x from [192.0.2.7];
 //! from=<a@example.org> to=<b@example.org> proto=ESMTP helo=<mx>: 5.7.1 no`).
@@ -33,7 +33,7 @@
 //! Must not: call host capabilities (the caller writes the log lines).
 
 use postern_plugin_sdk::log::Level;
-use postern_plugin_sdk::{Client, Envelope, Header, Outcome, Verdict};
+use postern_plugin_sdk::{Context as HookContext, Header, Outcome, Verdict};
 
 use crate::action::{Action, Context};
 use crate::engine::{Checks, Hit, Place, Report};
@@ -55,13 +55,11 @@ const LOGGED_LINE_BYTES: usize = 200;
 pub fn decide(
     report: &Report,
     checks: &Checks,
-    client: &Client,
-    envelope: &Envelope,
+    call: &HookContext,
     headers: &[Header],
 ) -> Decision {
     let mut d = Decider {
-        client,
-        envelope,
+        call,
         headers,
         refusal: None,
         discard: false,
@@ -87,8 +85,9 @@ pub fn decide(
 }
 
 struct Decider<'a> {
-    client: &'a Client,
-    envelope: &'a Envelope,
+    /// The hook's context: the client and envelope are fetched only when a
+    /// log line or a redirect needs them.
+    call: &'a HookContext<'a>,
     headers: &'a [Header],
     refusal: Option<Verdict>,
     discard: bool,
@@ -104,17 +103,18 @@ struct Decider<'a> {
 impl Decider<'_> {
     /// ` from [ip]; from=<s> to=<r> proto=ESMTP helo=<h>`, as cleanup logs.
     fn origin(&self) -> String {
-        let mut s = format!(" from [{}];", self.client.ip);
-        s.push_str(&format!(" from=<{}>", self.envelope.sender));
-        if let Some(rcpt) = self.envelope.recipients.first() {
+        let (client, envelope) = (self.call.client(), self.call.envelope());
+        let mut s = format!(" from [{}];", client.ip);
+        s.push_str(&format!(" from=<{}>", envelope.sender));
+        if let Some(rcpt) = envelope.recipients.first() {
             s.push_str(&format!(" to=<{rcpt}>"));
         }
-        s.push_str(if self.client.esmtp {
+        s.push_str(if client.esmtp {
             " proto=ESMTP"
         } else {
             " proto=SMTP"
         });
-        if let Some(helo) = &self.client.helo {
+        if let Some(helo) = &client.helo {
             s.push_str(&format!(" helo=<{helo}>"));
         }
         s
@@ -283,7 +283,7 @@ impl Decider<'_> {
     fn finish(self) -> Decision {
         let mut outcome = self.outcome;
         if let Some(address) = &self.redirect {
-            for rcpt in &self.envelope.recipients {
+            for rcpt in &self.call.envelope().recipients {
                 outcome = outcome.remove_recipient(rcpt.as_str());
             }
             outcome = outcome.add_recipient(address.as_str());
@@ -330,7 +330,7 @@ fn split_header_bytes(text: &[u8]) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use postern_plugin_sdk::{Edit, mock};
+    use postern_plugin_sdk::{Client, Edit, mock};
 
     use super::*;
     use crate::engine::TableClass;
@@ -371,11 +371,11 @@ mod tests {
             helo: Some("mx.example.net".into()),
             ..mock::client("192.0.2.7")
         };
+        let envelope = mock::envelope("s@example.org", &["r1@example.org", "r2@example.org"]);
         decide(
             &report,
             &Checks::default(),
-            &client,
-            &mock::envelope("s@example.org", &["r1@example.org", "r2@example.org"]),
+            &mock::context(&client, Some(&envelope), &[]),
             &headers,
         )
     }

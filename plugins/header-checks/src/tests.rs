@@ -17,7 +17,10 @@ fn plugin(config: postern_plugin_sdk::serde_json::Value) -> HeaderChecks {
 fn run(plugin: &mut HeaderChecks, raw: &str) -> Outcome {
     let client = mock::client("192.0.2.7");
     let envelope = mock::envelope("sender@example.org", &["rcpt@example.net"]);
-    plugin.on_data(&client, &envelope, &Message::from_bytes(raw), &[])
+    plugin.on_data(
+        &mock::context(&client, Some(&envelope), &[]),
+        &Message::from_bytes(raw),
+    )
 }
 
 /// A message with one attachment called `name`.

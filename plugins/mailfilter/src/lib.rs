@@ -102,7 +102,7 @@
 //! - `shell`: variables, `$` expansion, words and quotes.
 //! - `run`: running statements against one message; where targets lead.
 
-use postern_plugin_sdk::{Config, Delivery, Envelope, Filter, Message, Outcome, home, log};
+use postern_plugin_sdk::{Config, Context, Delivery, Filter, Message, Outcome, home, log};
 
 mod pattern;
 mod rules;
@@ -182,13 +182,7 @@ impl Filter for Mailfilter {
         })
     }
 
-    fn on_deliver(
-        &mut self,
-        delivery: &Delivery,
-        _envelope: &Envelope,
-        message: &Message<'_>,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_deliver(&mut self, _cx: &Context, delivery: &Delivery, message: &Message<'_>) -> Outcome {
         let mut run = Run::new(message, initial_vars(delivery), self.body_limit);
         let mut delivered = None;
         if let Some(text) = &self.site_text {

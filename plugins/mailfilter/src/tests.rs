@@ -34,7 +34,11 @@ fn filter(config: Value) -> Mailfilter {
 fn deliver_with(f: &mut Mailfilter, rcpt: &str, raw: &str) -> Outcome {
     let delivery = mock::delivery(rcpt);
     let envelope = mock::envelope("sender@example.org", &[rcpt]);
-    f.on_deliver(&delivery, &envelope, &Message::from_bytes(raw), &[])
+    f.on_deliver(
+        &mock::deliver_context(&envelope, &[]),
+        &delivery,
+        &Message::from_bytes(raw),
+    )
 }
 
 /// Delivers `raw` to `rcpt` with `rules` as the user's `.procmailrc`.

@@ -85,7 +85,7 @@ use std::net::Ipv4Addr;
 
 use postern_plugin_sdk::dns::{self, DnsError};
 use postern_plugin_sdk::{
-    Client, Config, Envelope, Filter, Outcome, dnsbl_query, domain_of, is_dns_name, log,
+    Client, Config, Context, Filter, Outcome, dnsbl_query, domain_of, is_dns_name, log,
 };
 
 /// The filter: the weighted sites, and the transaction's DNS answers.
@@ -160,58 +160,42 @@ impl Filter for Rbl {
         })
     }
 
-    fn on_connect(&mut self, client: &Client, args: &[String]) -> Outcome {
-        self.evaluate(
-            &Stage {
-                client,
-                helo: None,
-                sender: None,
-            },
-            args,
-        )
+    fn on_connect(&mut self, cx: &Context) -> Outcome {
+        let stage = Stage {
+            client: cx.client(),
+            helo: None,
+            sender: None,
+        };
+        self.evaluate(&stage, cx.args())
     }
 
-    fn on_helo(&mut self, client: &Client, helo: &str, args: &[String]) -> Outcome {
-        let helo = Some(helo);
-        self.evaluate(
-            &Stage {
-                client,
-                helo,
-                sender: None,
-            },
-            args,
-        )
+    fn on_helo(&mut self, cx: &Context, helo: &str) -> Outcome {
+        let stage = Stage {
+            client: cx.client(),
+            helo: Some(helo),
+            sender: None,
+        };
+        self.evaluate(&stage, cx.args())
     }
 
-    fn on_mail(&mut self, client: &Client, sender: &str, args: &[String]) -> Outcome {
-        let helo = client.helo.as_deref();
-        self.evaluate(
-            &Stage {
-                client,
-                helo,
-                sender: Some(sender),
-            },
-            args,
-        )
+    fn on_mail(&mut self, cx: &Context, sender: &str) -> Outcome {
+        let client = cx.client();
+        let stage = Stage {
+            client,
+            helo: client.helo.as_deref(),
+            sender: Some(sender),
+        };
+        self.evaluate(&stage, cx.args())
     }
 
-    fn on_rcpt(
-        &mut self,
-        client: &Client,
-        envelope: &Envelope,
-        _rcpt: &str,
-        args: &[String],
-    ) -> Outcome {
-        let helo = client.helo.as_deref();
-        let sender = Some(envelope.sender.as_str());
-        self.evaluate(
-            &Stage {
-                client,
-                helo,
-                sender,
-            },
-            args,
-        )
+    fn on_rcpt(&mut self, cx: &Context, _rcpt: &str) -> Outcome {
+        let client = cx.client();
+        let stage = Stage {
+            client,
+            helo: client.helo.as_deref(),
+            sender: Some(cx.envelope().sender.as_str()),
+        };
+        self.evaluate(&stage, cx.args())
     }
 }
 

@@ -24,12 +24,15 @@ fn args(words: &str) -> Vec<String> {
 }
 
 fn connect(rbl: &mut Rbl, ip: &str, words: &str) -> Outcome {
-    rbl.on_connect(&mock::client(ip), &args(words))
+    rbl.on_connect(&mock::context(&mock::client(ip), None, &args(words)))
 }
 
 fn rcpt(rbl: &mut Rbl, client: &Client, sender: &str, words: &str) -> Outcome {
     let env = mock::envelope(sender, &[]);
-    rbl.on_rcpt(client, &env, "rcpt@example.org", &args(words))
+    rbl.on_rcpt(
+        &mock::context(client, Some(&env), &args(words)),
+        "rcpt@example.org",
+    )
 }
 
 fn reject(text: &str) -> Outcome {
@@ -213,7 +216,10 @@ fn rhsbl_sender_uses_the_sender_domain() {
     let client = mock::client(IP);
     let mut rbl = new_rbl();
     let words = args("reject_rhsbl_sender dbl.test");
-    assert_eq!(rbl.on_mail(&client, "u@Spam.Example.", &words), want);
+    assert_eq!(
+        rbl.on_mail(&mock::context(&client, None, &words), "u@Spam.Example."),
+        want
+    );
     assert_eq!(
         rcpt(
             &mut rbl,
@@ -226,10 +232,22 @@ fn rhsbl_sender_uses_the_sender_domain() {
     // The null sender and a domainless sender are not checked, nor is the
     // sender before MAIL.
     mock::reset();
-    assert!(rbl.on_mail(&client, "", &words).is_continue());
-    assert!(rbl.on_mail(&client, "postmaster", &words).is_continue());
-    assert!(rbl.on_connect(&client, &words).is_continue());
-    assert!(rbl.on_helo(&client, "spam.example", &words).is_continue());
+    assert!(
+        rbl.on_mail(&mock::context(&client, None, &words), "")
+            .is_continue()
+    );
+    assert!(
+        rbl.on_mail(&mock::context(&client, None, &words), "postmaster")
+            .is_continue()
+    );
+    assert!(
+        rbl.on_connect(&mock::context(&client, None, &words))
+            .is_continue()
+    );
+    assert!(
+        rbl.on_helo(&mock::context(&client, None, &words), "spam.example")
+            .is_continue()
+    );
     assert!(mock::dns_queries().is_empty());
 }
 
@@ -240,22 +258,38 @@ fn rhsbl_helo_uses_the_helo_name() {
     let words = args("reject_rhsbl_helo dbl.test");
     let mut rbl = new_rbl();
     let client = mock::client(IP);
-    assert_eq!(rbl.on_helo(&client, "Bad.Example", &words), want);
+    assert_eq!(
+        rbl.on_helo(&mock::context(&client, None, &words), "Bad.Example"),
+        want
+    );
     let helod = Client {
         helo: Some("bad.example".into()),
         ..mock::client(IP)
     };
-    assert_eq!(rbl.on_mail(&helod, "u@x.test", &words), want);
+    assert_eq!(
+        rbl.on_mail(&mock::context(&helod, None, &words), "u@x.test"),
+        want
+    );
     assert_eq!(
         rcpt(&mut rbl, &helod, "", "reject_rhsbl_helo dbl.test"),
         want
     );
     // No HELO yet, address literals and bare IPs are not checked.
     mock::reset();
-    assert!(rbl.on_connect(&client, &words).is_continue());
-    assert!(rbl.on_mail(&client, "u@x.test", &words).is_continue());
+    assert!(
+        rbl.on_connect(&mock::context(&client, None, &words))
+            .is_continue()
+    );
+    assert!(
+        rbl.on_mail(&mock::context(&client, None, &words), "u@x.test")
+            .is_continue()
+    );
     for helo in ["[192.0.2.7]", "192.0.2.7", "", "two words"] {
-        assert!(rbl.on_helo(&client, helo, &words).is_continue(), "{helo}");
+        assert!(
+            rbl.on_helo(&mock::context(&client, None, &words), helo)
+                .is_continue(),
+            "{helo}"
+        );
     }
     assert!(mock::dns_queries().is_empty());
 }
@@ -534,8 +568,14 @@ fn weighted_scoring_names_the_first_positive_site_and_fails_open() {
     );
     // All hooks score; the answers are cached.
     let client = mock::client(IP);
-    assert!(!rbl.on_helo(&client, "h.test", &[]).is_continue());
-    assert!(!rbl.on_mail(&client, "", &[]).is_continue());
+    assert!(
+        !rbl.on_helo(&mock::context(&client, None, &[]), "h.test")
+            .is_continue()
+    );
+    assert!(
+        !rbl.on_mail(&mock::context(&client, None, &[]), "")
+            .is_continue()
+    );
     assert!(!rcpt(&mut rbl, &client, "", "").is_continue());
     assert_eq!(mock::dns_queries().len(), 3);
 }

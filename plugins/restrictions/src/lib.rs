@@ -185,7 +185,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use postern_plugin_sdk::serde_json::{Map, Value};
-use postern_plugin_sdk::{Client, Config, Edit, Envelope, Filter, Message, Outcome, log};
+use postern_plugin_sdk::{Client, Config, Context, Edit, Filter, Message, Outcome, log};
 
 use crate::access::Access;
 use crate::names::{DnsCache, Peer};
@@ -409,7 +409,8 @@ impl Filter for Restrictions {
         })
     }
 
-    fn on_connect(&mut self, client: &Client, args: &[String]) -> Outcome {
+    fn on_connect(&mut self, cx: &Context) -> Outcome {
+        let client = cx.client();
         let stage = Stage {
             hook: Hook::Connect,
             client,
@@ -418,22 +419,23 @@ impl Filter for Restrictions {
             recipient: None,
             rcpt_count: 0,
         };
-        self.run(&stage, args)
+        self.run(&stage, cx.args())
     }
 
-    fn on_helo(&mut self, client: &Client, helo: &str, args: &[String]) -> Outcome {
+    fn on_helo(&mut self, cx: &Context, helo: &str) -> Outcome {
         let stage = Stage {
             hook: Hook::Helo,
-            client,
+            client: cx.client(),
             helo: Some(helo),
             sender: None,
             recipient: None,
             rcpt_count: 0,
         };
-        self.run(&stage, args)
+        self.run(&stage, cx.args())
     }
 
-    fn on_mail(&mut self, client: &Client, sender: &str, args: &[String]) -> Outcome {
+    fn on_mail(&mut self, cx: &Context, sender: &str) -> Outcome {
+        let client = cx.client();
         let stage = Stage {
             hook: Hook::Mail,
             client,
@@ -442,16 +444,11 @@ impl Filter for Restrictions {
             recipient: None,
             rcpt_count: 0,
         };
-        self.run(&stage, args)
+        self.run(&stage, cx.args())
     }
 
-    fn on_rcpt(
-        &mut self,
-        client: &Client,
-        envelope: &Envelope,
-        rcpt: &str,
-        args: &[String],
-    ) -> Outcome {
+    fn on_rcpt(&mut self, cx: &Context, rcpt: &str) -> Outcome {
+        let (client, envelope) = (cx.client(), cx.envelope());
         let stage = Stage {
             hook: Hook::Rcpt,
             client,
@@ -460,16 +457,11 @@ impl Filter for Restrictions {
             recipient: Some(rcpt),
             rcpt_count: envelope.recipients.len(),
         };
-        self.run(&stage, args)
+        self.run(&stage, cx.args())
     }
 
-    fn on_data(
-        &mut self,
-        client: &Client,
-        envelope: &Envelope,
-        _message: &Message<'_>,
-        args: &[String],
-    ) -> Outcome {
+    fn on_data(&mut self, cx: &Context, _message: &Message<'_>) -> Outcome {
+        let (client, envelope) = (cx.client(), cx.envelope());
         // smtpd_check_data: no recipient when there are several.
         let recipient = match envelope.recipients.as_slice() {
             [only] => Some(only.as_str()),
@@ -483,7 +475,7 @@ impl Filter for Restrictions {
             recipient,
             rcpt_count: envelope.recipients.len(),
         };
-        self.run(&stage, args)
+        self.run(&stage, cx.args())
     }
 }
 

@@ -1,7 +1,7 @@
 use postern_plugin_sdk::dns::DnsError;
 use postern_plugin_sdk::log::Level;
 use postern_plugin_sdk::serde_json::{Value, json};
-use postern_plugin_sdk::{Verdict, mock};
+use postern_plugin_sdk::{Envelope, Verdict, mock};
 
 use super::*;
 
@@ -46,15 +46,15 @@ fn client() -> Client {
 }
 
 fn connect(p: &mut Restrictions, words: &str) -> Outcome {
-    p.on_connect(&mock::client(IP), &args(words))
+    p.on_connect(&mock::context(&mock::client(IP), None, &args(words)))
 }
 
 fn helo(p: &mut Restrictions, helo: &str, words: &str) -> Outcome {
-    p.on_helo(&mock::client(IP), helo, &args(words))
+    p.on_helo(&mock::context(&mock::client(IP), None, &args(words)), helo)
 }
 
 fn mail(p: &mut Restrictions, sender: &str, words: &str) -> Outcome {
-    p.on_mail(&client(), sender, &args(words))
+    p.on_mail(&mock::context(&client(), None, &args(words)), sender)
 }
 
 fn rcpt(p: &mut Restrictions, sender: &str, rcpt: &str, words: &str) -> Outcome {
@@ -62,7 +62,10 @@ fn rcpt(p: &mut Restrictions, sender: &str, rcpt: &str, words: &str) -> Outcome 
 }
 
 fn rcpt_from(p: &mut Restrictions, c: &Client, sender: &str, to: &str, words: &str) -> Outcome {
-    p.on_rcpt(c, &mock::envelope(sender, &[]), to, &args(words))
+    p.on_rcpt(
+        &mock::context(c, Some(&mock::envelope(sender, &[])), &args(words)),
+        to,
+    )
 }
 
 fn reject(code: u16, dsn: &str, text: &str) -> Outcome {
@@ -475,7 +478,11 @@ fn reject_unauth_pipelining_and_plaintext() {
     let mut p = plugin();
     assert!(connect(&mut p, "reject_unauth_pipelining").is_continue());
     assert_eq!(
-        p.on_connect(&rude, &args("reject_unauth_pipelining")),
+        p.on_connect(&mock::context(
+            &rude,
+            None,
+            &args("reject_unauth_pipelining")
+        )),
         reject(
             503,
             "5.5.0",
@@ -505,8 +512,12 @@ fn reject_unauth_pipelining_and_plaintext() {
         ..client()
     };
     assert!(
-        p.on_connect(&tls, &args("reject_plaintext_session"))
-            .is_continue()
+        p.on_connect(&mock::context(
+            &tls,
+            None,
+            &args("reject_plaintext_session")
+        ))
+        .is_continue()
     );
 }
 
@@ -516,11 +527,17 @@ fn multi_recipient_bounce() {
     let words = args("reject_multi_recipient_bounce");
     let bounce_to = |n: usize| mock::envelope("", &["a@example.org", "b@example.org"][..n]);
     assert!(
-        p.on_rcpt(&client(), &bounce_to(0), "a@example.org", &words)
-            .is_continue()
+        p.on_rcpt(
+            &mock::context(&client(), Some(&bounce_to(0)), &words),
+            "a@example.org"
+        )
+        .is_continue()
     );
     assert_eq!(
-        p.on_rcpt(&client(), &bounce_to(1), "b@example.org", &words),
+        p.on_rcpt(
+            &mock::context(&client(), Some(&bounce_to(1)), &words),
+            "b@example.org"
+        ),
         reject(
             550,
             "5.5.3",
@@ -529,8 +546,11 @@ fn multi_recipient_bounce() {
     );
     let env = mock::envelope("s@x.test", &["a@example.org", "b@example.org"]);
     assert!(
-        p.on_rcpt(&client(), &env, "c@example.org", &words)
-            .is_continue()
+        p.on_rcpt(
+            &mock::context(&client(), Some(&env), &words),
+            "c@example.org"
+        )
+        .is_continue()
     );
 }
 
@@ -914,10 +934,12 @@ fn defer_if_permit_and_defer_if_reject_words() {
     // The data lists start afresh.
     let env = mock::envelope("s@x.test", &["r@example.org"]);
     let out = p.on_rcpt(
-        &client(),
-        &env,
+        &mock::context(
+            &client(),
+            Some(&env),
+            &args("smtpd_data_restrictions permit"),
+        ),
         "q@example.org",
-        &args("smtpd_data_restrictions permit"),
     );
     assert_eq!(out, Outcome::accept());
 }
@@ -982,7 +1004,10 @@ fn unknown_client_hostnames() {
     mock::dns_answer_aaaa("v6.client.test", Ok(vec!["2001:DB8:0::7"]));
     let mut p = plugin();
     let v6 = mock::client("2001:db8::7");
-    assert!(p.on_connect(&v6, &args(hostname)).is_continue());
+    assert!(
+        p.on_connect(&mock::context(&v6, None, &args(hostname)))
+            .is_continue()
+    );
 }
 
 // ---- access tables ----
@@ -1257,7 +1282,7 @@ maps.test hash:other
         ..client()
     };
     assert_eq!(
-        p.on_mail(&trusted, "s@list.test", &args(words)),
+        p.on_mail(&mock::context(&trusted, None, &args(words)), "s@list.test"),
         Outcome::accept()
     );
     // The words of a value keep the table's subject.
@@ -1266,7 +1291,10 @@ maps.test hash:other
         ..client()
     };
     assert_eq!(
-        p.on_mail(&localhost, "s@helo.test", &args(words)),
+        p.on_mail(
+            &mock::context(&localhost, None, &args(words)),
+            "s@helo.test"
+        ),
         reject(
             504,
             "5.5.2",
@@ -1353,10 +1381,11 @@ fn ipv6_client_networks() {
     for key in ["2001:db8::7", "2001:db8:", "2001:db8", "2001"] {
         mock::reset();
         let mut p = with_table(&format!("{key} REJECT net {key}\n"));
-        let out = p.on_connect(
+        let out = p.on_connect(&mock::context(
             &mock::client("2001:DB8:0:0::7"),
+            None,
             &args("check_client_access hash:access"),
-        );
+        ));
         assert_eq!(
             out,
             reject(
@@ -1369,10 +1398,11 @@ fn ipv6_client_networks() {
     }
     mock::reset();
     let mut p = with_table("2001:db REJECT\n");
-    let out = p.on_connect(
+    let out = p.on_connect(&mock::context(
         &mock::client("2001:db8::7"),
+        None,
         &args("check_client_access hash:access"),
-    );
+    ));
     assert!(out.is_continue());
 }
 

@@ -3,6 +3,7 @@
 //! them ([`kv::KvStore`], [`dns::Dns`]) are usable and tested without Wasm.
 
 pub mod clock;
+pub mod context;
 pub mod dns;
 pub mod home;
 pub mod kv;

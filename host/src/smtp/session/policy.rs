@@ -36,7 +36,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     pub(super) fn client_info(&self) -> ClientInfo {
         ClientInfo {
-            ip: self.peer.ip(),
+            ip: Some(self.peer.ip()),
             port: self.peer.port(),
             helo: self.greeting.as_ref().map(|g| g.name.clone()),
             esmtp: self.greeting.as_ref().is_some_and(|g| g.esmtp),

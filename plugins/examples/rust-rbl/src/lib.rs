@@ -29,7 +29,7 @@ use std::net::Ipv4Addr;
 
 use postern_plugin_sdk::dns::{self, DnsError};
 use postern_plugin_sdk::{
-    Client, Config, Filter, Outcome, dnsbl_query, is_dns_name, log, register,
+    Config, Context, Filter, Outcome, dnsbl_query, is_dns_name, log, register,
 };
 
 /// The filter: the DNSBL zones, in the order they are asked.
@@ -54,10 +54,11 @@ impl Filter for Rbl {
         Ok(Rbl { zones })
     }
 
-    fn on_connect(&mut self, client: &Client, _args: &[String]) -> Outcome {
+    fn on_connect(&mut self, cx: &Context) -> Outcome {
+        let ip = &cx.client().ip;
         self.zones
             .iter()
-            .find_map(|zone| check(&client.ip, zone))
+            .find_map(|zone| check(ip, zone))
             .unwrap_or_else(Outcome::cont)
     }
 }
@@ -134,7 +135,7 @@ mod tests {
     }
 
     fn connect(rbl: &mut Rbl, ip: &str) -> Outcome {
-        rbl.on_connect(&mock::client(ip), &[])
+        rbl.on_connect(&mock::context(&mock::client(ip), None, &[]))
     }
 
     fn reject(text: &str) -> Outcome {

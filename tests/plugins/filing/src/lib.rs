@@ -9,11 +9,10 @@
 //!   whether this instance ran the message's data stage (`after-data`) or
 //!   is fresh (`fresh`), and how many deliveries it has made; and
 //!   `X-Filing-Configured`: when `configure` ran (capability `clock`), the
-//!   same in every copy when it ran once, at load.
+//!   same in every copy when it ran once, at load; and `X-Filing-Context`:
+//!   what the deliver stage's context says of the client and the envelope.
 
-use postern_plugin_sdk::{
-    Client, Config, Delivery, Envelope, Filter, Message, Outcome, clock, register,
-};
+use postern_plugin_sdk::{Config, Context, Delivery, Filter, Message, Outcome, clock, register};
 
 /// No settings; remembers what this instance has seen.
 #[derive(Debug, Default)]
@@ -32,13 +31,7 @@ impl Filter for Filing {
         })
     }
 
-    fn on_data(
-        &mut self,
-        _client: &Client,
-        _envelope: &Envelope,
-        message: &Message,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_data(&mut self, _cx: &Context, message: &Message) -> Outcome {
         let subject = message.header("Subject").unwrap_or_default();
         if subject.contains("[HOLD]") {
             return Outcome::hold("subject asks for it");
@@ -47,13 +40,7 @@ impl Filter for Filing {
         Outcome::cont().add_header("X-Filing", "seen")
     }
 
-    fn on_deliver(
-        &mut self,
-        delivery: &Delivery,
-        _envelope: &Envelope,
-        message: &Message,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_deliver(&mut self, cx: &Context, delivery: &Delivery, message: &Message) -> Outcome {
         let subject = message.header("Subject").unwrap_or_default().to_owned();
         if subject.contains("[DROP]") {
             return Outcome::discard();
@@ -80,7 +67,8 @@ impl Filter for Filing {
         let out = Outcome::cont()
             .add_header("X-Filed-For", delivery.user.clone())
             .add_header("X-Filing-Instance", instance)
-            .add_header("X-Filing-Configured", self.configured_at.to_string());
+            .add_header("X-Filing-Configured", self.configured_at.to_string())
+            .add_header("X-Filing-Context", describe(cx));
         if subject.contains("[SPAM]") {
             return out.set_folder("Spam");
         }
@@ -93,6 +81,18 @@ impl Filter for Filing {
 
 register!(Filing);
 
+/// `from [ip] helo=<name> sender=<address> recipients=N`.
+fn describe(cx: &Context) -> String {
+    let (client, envelope) = (cx.client(), cx.envelope());
+    format!(
+        "from [{}] helo=<{}> sender=<{}> recipients={}",
+        client.ip,
+        client.helo.as_deref().unwrap_or_default(),
+        envelope.sender,
+        envelope.recipients.len()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use postern_plugin_sdk::{Edit, mock};
@@ -104,12 +104,20 @@ mod tests {
         let mut f: Filing = mock::configure("{}").unwrap();
         let env = mock::envelope("a@example.org", &["u@localhost"]);
         let spam = Message::from_bytes("Subject: [SPAM] buy\r\n\r\nx\r\n");
-        let o = f.on_deliver(&mock::delivery("u@localhost"), &env, &spam, &[]);
+        let o = f.on_deliver(
+            &mock::deliver_context(&env, &[]),
+            &mock::delivery("u@localhost"),
+            &spam,
+        );
         assert!(o.edits.contains(&Edit::SetFolder("Spam".into())), "{o:?}");
         let drop = Message::from_bytes("Subject: [DROP]\r\n\r\nx\r\n");
         assert!(
-            !f.on_deliver(&mock::delivery("u@localhost"), &env, &drop, &[])
-                .is_continue()
+            !f.on_deliver(
+                &mock::deliver_context(&env, &[]),
+                &mock::delivery("u@localhost"),
+                &drop
+            )
+            .is_continue()
         );
     }
 }

@@ -32,7 +32,7 @@
 use std::hint::black_box;
 
 use postern_plugin_sdk::{
-    Client, Config, Delivery, Envelope, Filter, Message, Outcome, Reply, Verdict, dns, register,
+    Config, Context, Delivery, Filter, Message, Outcome, Reply, Verdict, dns, register,
 };
 
 /// How much `"alloc"` mode allocates at a time.
@@ -139,45 +139,27 @@ impl Filter for Hostile {
         }
     }
 
-    fn on_connect(&mut self, _client: &Client, _args: &[String]) -> Outcome {
+    fn on_connect(&mut self, _cx: &Context) -> Outcome {
         self.act_in(Hook::Connect)
     }
 
-    fn on_helo(&mut self, _client: &Client, _helo: &str, _args: &[String]) -> Outcome {
+    fn on_helo(&mut self, _cx: &Context, _helo: &str) -> Outcome {
         self.act_in(Hook::Helo)
     }
 
-    fn on_mail(&mut self, _client: &Client, _sender: &str, _args: &[String]) -> Outcome {
+    fn on_mail(&mut self, _cx: &Context, _sender: &str) -> Outcome {
         self.act_in(Hook::Mail)
     }
 
-    fn on_rcpt(
-        &mut self,
-        _client: &Client,
-        _env: &Envelope,
-        _rcpt: &str,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_rcpt(&mut self, _cx: &Context, _rcpt: &str) -> Outcome {
         self.act_in(Hook::Rcpt)
     }
 
-    fn on_data(
-        &mut self,
-        _client: &Client,
-        _env: &Envelope,
-        _msg: &Message<'_>,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_data(&mut self, _cx: &Context, _msg: &Message<'_>) -> Outcome {
         self.act_in(Hook::Data)
     }
 
-    fn on_deliver(
-        &mut self,
-        _dlv: &Delivery,
-        _env: &Envelope,
-        _msg: &Message<'_>,
-        _args: &[String],
-    ) -> Outcome {
+    fn on_deliver(&mut self, _cx: &Context, _dlv: &Delivery, _msg: &Message<'_>) -> Outcome {
         self.act_in(Hook::Deliver)
     }
 }
@@ -298,8 +280,14 @@ mod tests {
         let mut h: Hostile =
             mock::configure(r#"{"mode": "bad-verdict", "hooks": ["rcpt"]}"#).unwrap();
         let client = mock::client("192.0.2.7");
-        assert!(h.on_connect(&client, &[]).is_continue());
-        let out = h.on_rcpt(&client, &mock::envelope("", &[]), "a@example.org", &[]);
+        assert!(
+            h.on_connect(&mock::context(&client, None, &[]))
+                .is_continue()
+        );
+        let out = h.on_rcpt(
+            &mock::context(&client, Some(&mock::envelope("", &[])), &[]),
+            "a@example.org",
+        );
         assert!(matches!(
             out.verdict,
             Verdict::Reject(Reply { code: 250, .. })
@@ -310,10 +298,13 @@ mod tests {
     fn dns_mode_looks_up_the_name() {
         let client = mock::client("192.0.2.7");
         let mut h: Hostile = mock::configure(r#"{"mode": "dns", "name": "probe.test"}"#).unwrap();
-        assert!(h.on_connect(&client, &[]).is_continue());
+        assert!(
+            h.on_connect(&mock::context(&client, None, &[]))
+                .is_continue()
+        );
         mock::dns_answer("probe.test", Ok(vec!["192.0.2.1"]));
         assert_eq!(
-            h.on_connect(&client, &[]),
+            h.on_connect(&mock::context(&client, None, &[])),
             Outcome::reject(554, "5.7.1", "hostile: probe.test has A 192.0.2.1")
         );
         assert_eq!(mock::dns_queries(), ["A probe.test", "A probe.test"]);
@@ -325,12 +316,25 @@ mod tests {
         let client = mock::client("192.0.2.7");
         let env = mock::envelope("", &[]);
         let msg = Message::from_bytes("\r\n");
-        assert!(h.on_helo(&client, "x", &[]).is_continue());
-        assert!(h.on_mail(&client, "", &[]).is_continue());
-        assert!(h.on_data(&client, &env, &msg, &[]).is_continue());
         assert!(
-            h.on_deliver(&mock::delivery("a@x.test"), &env, &msg, &[])
+            h.on_helo(&mock::context(&client, None, &[]), "x")
                 .is_continue()
+        );
+        assert!(
+            h.on_mail(&mock::context(&client, None, &[]), "")
+                .is_continue()
+        );
+        assert!(
+            h.on_data(&mock::context(&client, Some(&env), &[]), &msg)
+                .is_continue()
+        );
+        assert!(
+            h.on_deliver(
+                &mock::deliver_context(&env, &[]),
+                &mock::delivery("a@x.test"),
+                &msg
+            )
+            .is_continue()
         );
     }
 }

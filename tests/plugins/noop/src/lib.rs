@@ -32,12 +32,19 @@ mod tests {
         let envelope = mock::envelope("a@example.org", &["b@example.org"]);
         let message = Message::from_bytes("Subject: x\r\n\r\nbody\r\n");
         let outcomes = [
-            noop.on_connect(&client, &[]),
-            noop.on_helo(&client, "client.example.org", &[]),
-            noop.on_mail(&client, "a@example.org", &[]),
-            noop.on_rcpt(&client, &envelope, "b@example.org", &[]),
-            noop.on_data(&client, &envelope, &message, &[]),
-            noop.on_deliver(&mock::delivery("b@example.org"), &envelope, &message, &[]),
+            noop.on_connect(&mock::context(&client, None, &[])),
+            noop.on_helo(&mock::context(&client, None, &[]), "client.example.org"),
+            noop.on_mail(&mock::context(&client, None, &[]), "a@example.org"),
+            noop.on_rcpt(
+                &mock::context(&client, Some(&envelope), &[]),
+                "b@example.org",
+            ),
+            noop.on_data(&mock::context(&client, Some(&envelope), &[]), &message),
+            noop.on_deliver(
+                &mock::deliver_context(&envelope, &[]),
+                &mock::delivery("b@example.org"),
+                &message,
+            ),
         ];
         assert!(
             outcomes
