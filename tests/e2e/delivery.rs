@@ -216,13 +216,17 @@ fn temporary_failure_is_deferred_listed_and_retried() {
         (!f.is_empty()).then_some(f)
     });
     assert_eq!(files.map(|f| f.len()), Some(1), "{}", server.log());
-    let out = std::process::Command::new(BIN)
-        .args(["queue", "list", "--config"])
-        .arg(&server.config)
-        .output()
-        .expect("queue list");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Mail queue is empty\n"
-    );
+    // The queue file goes once the delivery is recorded, just after the
+    // Maildir file appears.
+    let mut listing = String::new();
+    let emptied = wait_for(std::time::Duration::from_secs(20), || {
+        let out = std::process::Command::new(BIN)
+            .args(["queue", "list", "--config"])
+            .arg(&server.config)
+            .output()
+            .expect("queue list");
+        listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        (listing == "Mail queue is empty\n").then_some(())
+    });
+    assert!(emptied.is_some(), "{listing}");
 }
