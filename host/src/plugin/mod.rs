@@ -887,6 +887,7 @@ async fn dispatch(
     Ok(called?.0)
 }
 
+/// Calls the export that answers `subject`, with the context handle `cx`.
 async fn dispatch_with(
     p: &LoadedPlugin,
     store: &mut Store<HostState>,
