@@ -118,6 +118,24 @@ mod tests {
     }
 
     #[test]
+    fn a_client_without_an_address_reads_as_empty() {
+        let queued = ClientInfo {
+            helo: Some("mx.example.org".into()),
+            ..ClientInfo::default()
+        };
+        let c = client(&queued);
+        assert_eq!(
+            (c.ip.as_str(), c.helo.as_deref()),
+            ("", Some("mx.example.org"))
+        );
+        let smtp = ClientInfo {
+            ip: Some("2001:db8::7".parse().expect("ip")),
+            ..queued
+        };
+        assert_eq!(client(&smtp).ip, "2001:db8::7");
+    }
+
+    #[test]
     fn classes_are_checked() {
         let ok = outcome(wit::Outcome {
             verdict: wit::Verdict::Reject(r(554, "4.7.1")),
