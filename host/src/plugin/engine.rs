@@ -5,13 +5,16 @@
 //! precompiled artifact takes well under a millisecond. Artifacts are cached as
 //! `<sha256 of the .wasm>-<engine compatibility hash>.cwasm`, written to a
 //! temporary name and renamed, so a restart or a reload of an unchanged plugin
-//! never recompiles, and a half-written artifact is never loaded.
+//! never recompiles, and a half-written artifact is never loaded. Using an
+//! artifact marks it (its modification time); after each load, artifacts no
+//! load has used for [`CACHE_UNUSED_FOR`] are removed, so replaced plugins and
+//! edited settings (each edit freezes a new copy) do not pile up.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -24,6 +27,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 const MEMORY_KEEP_RESIDENT_BYTES: usize = 512 << 10;
 /// Table memory reset by memset when a slot is reused.
 const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
+
+/// How long a compiled artifact that no load uses stays in the cache.
+pub const CACHE_UNUSED_FOR: Duration = Duration::from_secs(24 * 3600);
 
 /// The largest memory any plugin instance may have (per-plugin caps are lower).
 pub const MAX_PLUGIN_MEMORY_BYTES: u64 = 512 << 20;
@@ -133,7 +139,10 @@ pub fn cached(engine: &Engine, path: &Path) -> Option<Component> {
     // is complete and trusted. A damaged one is recompiled by the caller.
     #[allow(unsafe_code)]
     match unsafe { Component::deserialize_file(engine, path) } {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            mark_used(path);
+            Some(c)
+        }
         Err(e) => {
             tracing::warn!(
                 "ignoring unreadable compiled plugin {}: {e}",
@@ -161,4 +170,72 @@ pub fn compile_to(engine: &Engine, path: &Path, wasm: &[u8]) -> Result<Component
     let component =
         unsafe { Component::deserialize_file(engine, path) }.map_err(|e| format!("{e:#}"))?;
     Ok(component)
+}
+
+/// Sets `path`'s modification time to now: the artifact is in use. Best
+/// effort (a read-only cache is only never pruned).
+fn mark_used(path: &Path) {
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+/// Removes the compiled artifacts in `cache_dir` (and temporary files left by
+/// an interrupted write) that have not been used for `unused_for`; returns how
+/// many went. Blocking.
+pub fn prune(cache_dir: &Path, unused_for: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return 0;
+    };
+    let Some(cutoff) = SystemTime::now().checked_sub(unused_for) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.ends_with(".cwasm") || name.ends_with(".tmp")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < cutoff);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_keeps_what_was_used_recently() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let day = Duration::from_secs(24 * 3600);
+        let old = SystemTime::now() - 2 * day;
+        let write = |name: &str, modified: SystemTime| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").expect("write");
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(modified))
+                .expect("set_modified");
+            path
+        };
+        let stale = write("aa-1.cwasm", old);
+        let half_written = write("bb-1.cwasm.77.tmp", old);
+        let fresh = write("cc-1.cwasm", SystemTime::now());
+        let used = write("dd-1.cwasm", old);
+        let other = write("notes.txt", old);
+        mark_used(&used);
+        assert_eq!(prune(dir.path(), day), 2);
+        assert!(!stale.exists() && !half_written.exists());
+        assert!(fresh.exists() && used.exists() && other.exists());
+        assert_eq!(prune(&dir.path().join("missing"), day), 0);
+    }
 }

@@ -370,6 +370,17 @@ impl PluginRuntime {
         for (name, p) in frozen {
             set.plugins.insert(name, Arc::new(p));
         }
+        // Every artifact this set uses was just marked; what no load used
+        // for a day goes (replaced plugins, settings edited since).
+        let cache_dir = self.cache_dir.clone();
+        let pruned = tokio::task::spawn_blocking(move || {
+            engine::prune(&cache_dir, engine::CACHE_UNUSED_FOR)
+        })
+        .await
+        .unwrap_or_default();
+        if pruned > 0 {
+            tracing::info!("removed {pruned} compiled plugins unused for a day from the cache");
+        }
         Ok(set)
     }
 
