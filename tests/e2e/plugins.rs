@@ -847,3 +847,44 @@ fn a_missing_stage_or_a_failing_configure_stops_the_load() {
     );
     assert!(err.contains("plugins.h: configure failed"), "{err}");
 }
+
+#[test]
+fn a_load_removes_compiled_plugins_unused_for_a_day() {
+    let dir = tempdir();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(&cache).expect("cache");
+    let stale = cache.join("0123abcd-0000000000000000.cwasm");
+    std::fs::write(&stale, b"from a plugin replaced long ago").expect("write");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .and_then(|f| f.set_modified(two_days_ago))
+        .expect("age the artifact");
+    install(
+        "postern_test_noop",
+        &dir.path().join("plugins"),
+        "noop.wasm",
+    );
+    let config = format!(
+        "{}plugin_directory = \"{}\"\nplugin_cache_directory = \"{}\"\n[plugins.noop]\npath = \"noop.wasm\"\n[chains]\nconnect = [\"noop\"]\n",
+        base_config(dir.path(), ""),
+        dir.path().join("plugins").display(),
+        cache.display()
+    );
+    let path = dir.path().join("postern.toml");
+    std::fs::write(&path, config).expect("write");
+    let out = postern_check(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stale.exists(), "the unused artifact is still there");
+    let kept = std::fs::read_dir(&cache)
+        .expect("cache")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        .count();
+    assert!(kept >= 1, "the noop plugin's artifacts are gone");
+}
