@@ -4,7 +4,7 @@
 //! call; anywhere, values given directly ([`Context::new`], for tests).
 //! Out: the chain step's arguments, the client and the envelope, each fetched
 //! from the host the first time it is read in a call and kept for the rest of
-//! it. A hook that reads none of them costs the host nothing to prepare.
+//! it. Nothing crosses into a hook that reads none of them.
 
 use std::cell::OnceCell;
 use std::fmt;
