@@ -202,7 +202,7 @@ impl LocalDelivery {
             helo: Some(msg.envelope.helo.clone()).filter(|h| !h.is_empty()),
             ..ClientInfo::default()
         };
-        let message = Arc::new(msg.content.clone());
+        let message = msg.content.clone();
         let input = HookInput::Deliver {
             client: &client,
             delivery: target,
@@ -251,7 +251,7 @@ impl LocalDelivery {
             }
         }
         if !header_edits.is_empty() {
-            let mut content = msg.content.clone();
+            let mut content = msg.content.to_vec();
             crate::policy::headers::apply(&mut content, &header_edits);
             plan.content = Some(content);
         }

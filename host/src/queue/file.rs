@@ -27,6 +27,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::smtp::proto::{DsnNotify, DsnRet, MailParams};
 
@@ -80,8 +81,9 @@ pub struct QueueFile {
     pub id: QueueId,
     /// Its envelope.
     pub envelope: Envelope,
-    /// The message content (headers and body, CR LF line ends).
-    pub content: Vec<u8>,
+    /// The message content (headers and body, CR LF line ends), shared with
+    /// the deliver stage's plugins rather than copied for each recipient.
+    pub content: Arc<Vec<u8>>,
     /// One state per envelope recipient.
     pub rcpts: Vec<RcptState>,
     /// When the next attempt is due (unix seconds), once deferred.
@@ -269,7 +271,8 @@ impl QueueFile {
         let content = bytes
             .get(pos..pos + len)
             .ok_or(Corrupt("content truncated"))?
-            .to_vec();
+            .to_vec()
+            .into();
         pos += len;
 
         let mut rcpts = vec![RcptState::Pending(None); recipients.len()];
@@ -379,7 +382,7 @@ mod tests {
         let q = QueueFile::read(&path).expect("read");
         assert_eq!(q.id, id);
         assert_eq!(q.envelope, envelope());
-        assert_eq!(q.content, b"Received: x\r\nSubject: t\r\n\r\nhi\r\n");
+        assert_eq!(*q.content, b"Received: x\r\nSubject: t\r\n\r\nhi\r\n");
         assert_eq!(q.rcpts, vec![RcptState::Pending(None); 2]);
 
         append_records(&path, "D 0\nW 1 4.2.0 mailbox busy\nN 1700000300 1\n").expect("append");
