@@ -153,6 +153,11 @@ pub fn cached(engine: &Engine, path: &Path) -> Option<Component> {
     }
 }
 
+/// Compiles `wasm` in memory only (nothing cached). Blocking.
+pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
+    Component::new(engine, wasm).map_err(|e| format!("cannot compile: {e:#}"))
+}
+
 /// Compiles `wasm`, writes the artifact to `path` (temp + rename) and loads
 /// it from there. Blocking.
 pub fn compile_to(engine: &Engine, path: &Path, wasm: &[u8]) -> Result<Component, String> {

@@ -131,12 +131,7 @@ impl LoadedPlugin {
         component: &Component,
         configured: bool,
     ) -> Result<LoadedPlugin, String> {
-        let pre = rt
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| format!("cannot link: {e:#}"))?;
-        let exports = Exports::find(component)
-            .ok_or_else(|| "does not export postern:mta/lifecycle (configure)".to_owned())?;
+        let (pre, exports) = rt.link(component)?;
         Ok(LoadedPlugin {
             name: self.name.clone(),
             spec: self.spec.clone(),
@@ -384,6 +379,17 @@ impl PluginRuntime {
         Ok(set)
     }
 
+    /// `component` linked against the host, and its exports.
+    fn link(&self, component: &Component) -> Result<(InstancePre<HostState>, Exports), String> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("cannot link: {e:#}"))?;
+        let exports = Exports::find(component)
+            .ok_or_else(|| "does not export postern:mta/lifecycle (configure)".to_owned())?;
+        Ok((pre, exports))
+    }
+
     /// Compiles and checks one plugin (blocking).
     fn prepare(
         &self,
@@ -417,12 +423,7 @@ impl PluginRuntime {
             );
         }
         check_imports(&self.engine, &component, spec)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| format!("cannot link: {e:#}"))?;
-        let exports = Exports::find(&component)
-            .ok_or_else(|| "does not export postern:mta/lifecycle (configure)".to_owned())?;
+        let (pre, exports) = self.link(&component)?;
         let plugin = LoadedPlugin {
             name: Arc::from(name),
             spec: spec.clone(),

@@ -42,23 +42,24 @@ pub async fn configure(
     wasm: Arc<[u8]>,
 ) -> Result<Option<LoadedPlugin>, String> {
     let path = frozen_path(rt, p);
-    let probe = match probe(rt, p, &wasm, &path).await {
+    // The first instance runs `configure` and checks the exports whatever
+    // happens next; only a failure there is a load error.
+    let frozen = match probe(rt, p, &wasm, &path).await {
         Probe::Cached(frozen) => {
             first_instance(set, p).await?;
-            return Ok(p.with_component(rt, &frozen, true).ok());
+            Ok(frozen)
         }
         Probe::Unfit(why) => {
             first_instance(set, p).await?;
-            tracing::info!(plugin = &*p.name, "configured per instance: {why}");
-            return Ok(None);
+            Err(why)
         }
-        Probe::Instrumented(probe) => probe,
-    };
-    let (cx, instrumented) = *probe;
-    let (mut store, instance) = first_instance(set, &instrumented).await?;
-    let frozen = freeze(rt, &cx, &mut store, instance, path)
-        .await
-        .and_then(|c| p.with_component(rt, &c, true));
+        Probe::Instrumented(probe) => {
+            let (cx, instrumented) = *probe;
+            let (mut store, instance) = first_instance(set, &instrumented).await?;
+            freeze(rt, &cx, &mut store, instance, path).await
+        }
+    }
+    .and_then(|c| p.with_component(rt, &c, true));
     match frozen {
         Ok(p) => Ok(Some(p)),
         Err(why) => {
@@ -101,11 +102,9 @@ async fn probe<'w>(rt: &PluginRuntime, p: &LoadedPlugin, wasm: &'w [u8], path: &
     };
     // Compiled in memory only: it serves this one instance.
     let engine = rt.engine.clone();
-    let compiled = blocking(move || {
-        Component::new(&engine, &instrumented).map_err(|e| format!("cannot compile: {e:#}"))
-    })
-    .await
-    .and_then(|c| p.with_component(rt, &c, false));
+    let compiled = blocking(move || engine::compile(&engine, &instrumented))
+        .await
+        .and_then(|c| p.with_component(rt, &c, false));
     match compiled {
         Ok(probe) => Probe::Instrumented(Box::new((cx, probe))),
         Err(why) => Probe::Unfit(why),
@@ -140,10 +139,7 @@ async fn freeze(
     let engine = rt.engine.clone();
     if read_host {
         // What it read (the time, kv, DNS) belongs to this load only.
-        blocking(move || {
-            Component::new(&engine, &frozen).map_err(|e| format!("cannot compile: {e:#}"))
-        })
-        .await
+        blocking(move || engine::compile(&engine, &frozen)).await
     } else {
         blocking(move || engine::compile_to(&engine, &path, &frozen)).await
     }

@@ -139,9 +139,7 @@ impl Guest {
             asked: AtomicBool::new(false),
         }
     }
-}
 
-impl Guest {
     /// Whether it has read from the host something that changes: a
     /// capability (clock, kv, dns, home) or WASI (clocks, random). What
     /// `configure` read then is not a function of the component and its

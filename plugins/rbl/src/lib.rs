@@ -161,47 +161,37 @@ impl Filter for Rbl {
     }
 
     fn on_connect(&mut self, cx: &Context) -> Outcome {
-        let stage = Stage {
-            client: cx.client(),
-            helo: None,
-            sender: None,
-        };
-        self.evaluate(&stage, cx.args())
+        self.evaluate_in(cx, None, None)
     }
 
     fn on_helo(&mut self, cx: &Context, helo: &str) -> Outcome {
-        let stage = Stage {
-            client: cx.client(),
-            helo: Some(helo),
-            sender: None,
-        };
-        self.evaluate(&stage, cx.args())
+        self.evaluate_in(cx, Some(helo), None)
     }
 
     fn on_mail(&mut self, cx: &Context, sender: &str) -> Outcome {
-        let client = cx.client();
-        let stage = Stage {
-            client,
-            helo: client.helo.as_deref(),
-            sender: Some(sender),
-        };
-        self.evaluate(&stage, cx.args())
+        self.evaluate_in(cx, cx.client().helo.as_deref(), Some(sender))
     }
 
     fn on_rcpt(&mut self, cx: &Context, _rcpt: &str) -> Outcome {
-        let client = cx.client();
-        let stage = Stage {
-            client,
-            helo: client.helo.as_deref(),
-            sender: Some(cx.envelope().sender.as_str()),
-        };
-        self.evaluate(&stage, cx.args())
+        let sender = cx.envelope().sender.as_str();
+        self.evaluate_in(cx, cx.client().helo.as_deref(), Some(sender))
     }
 }
 
 postern_plugin_sdk::register!(Rbl);
 
 impl Rbl {
+    /// Runs the step's words (`cx.args()`) for the client of `cx`, with the
+    /// HELO name and sender this stage knows.
+    fn evaluate_in(&mut self, cx: &Context, helo: Option<&str>, sender: Option<&str>) -> Outcome {
+        let stage = Stage {
+            client: cx.client(),
+            helo,
+            sender,
+        };
+        self.evaluate(&stage, cx.args())
+    }
+
     fn evaluate(&mut self, stage: &Stage<'_>, args: &[String]) -> Outcome {
         if args.is_empty() {
             return self.score(&stage.client.ip);
