@@ -190,12 +190,7 @@ fn temporary_failure_is_deferred_listed_and_retried() {
     assert!(lines[0].starts_with("OK "), "{lines:?}");
     let id = lines[0].rsplit(' ').next().expect("id").to_owned();
     let listing = wait_for(std::time::Duration::from_secs(20), || {
-        let out = std::process::Command::new(BIN)
-            .args(["queue", "list", "--config"])
-            .arg(&server.config)
-            .output()
-            .expect("queue list");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let text = server.queue_list();
         text.contains("cannot write").then_some(text)
     })
     .unwrap_or_else(|| panic!("no deferral shown; log: {}", server.log()));
@@ -220,12 +215,7 @@ fn temporary_failure_is_deferred_listed_and_retried() {
     // Maildir file appears.
     let mut listing = String::new();
     let emptied = wait_for(std::time::Duration::from_secs(20), || {
-        let out = std::process::Command::new(BIN)
-            .args(["queue", "list", "--config"])
-            .arg(&server.config)
-            .output()
-            .expect("queue list");
-        listing = String::from_utf8_lossy(&out.stdout).into_owned();
+        listing = server.queue_list();
         (listing == "Mail queue is empty\n").then_some(())
     });
     assert!(emptied.is_some(), "{listing}");

@@ -93,6 +93,16 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// What `postern queue list` prints for this server's queue.
+    pub fn queue_list(&self) -> String {
+        let out = Command::new(BIN)
+            .args(["queue", "list", "--config"])
+            .arg(&self.config)
+            .output()
+            .expect("queue list");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn server_arg(&self) -> String {
         self.addr.to_string()
     }

@@ -245,16 +245,8 @@ fn data_and_deliver_stages_edit_file_hold_discard_and_redirect() {
         .expect("hold")
         .count();
     assert_eq!(held, 1);
-    let out = Command::new(BIN)
-        .args(["queue", "list", "--config"])
-        .arg(&server.config)
-        .output()
-        .expect("list");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("!"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let listing = server.queue_list();
+    assert!(listing.contains("!"), "{listing}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         maildir_files(&md).len(),
