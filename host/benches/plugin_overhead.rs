@@ -42,6 +42,7 @@ fn build_components(out: &Path) -> Vec<&'static str> {
     std::fs::create_dir_all(out).expect("out dir");
     for (name, file) in [
         ("postern_test_noop", "postern_test_noop.wasm"),
+        ("postern_test_noop_std", "postern_test_noop_std.wasm"),
         ("postern_example_rbl", "postern_example_rbl.wasm"),
         ("python-greylist", "python-greylist.wasm"),
         ("js-subject-tag", "js-subject-tag.wasm"),
@@ -110,10 +111,15 @@ fn start_rbldnsd(dir: &Path) -> Option<(std::process::Child, u16)> {
 /// `POSTERN_BENCH_CHAIN=N`: N messages through a chain of four no-op Rust
 /// plugins at every stage, as the server runs them (one policy transaction
 /// for connect..data that the delivery continues in); prints the cost per
-/// message.
+/// message. `POSTERN_BENCH_CHAIN_STD=1`: the no-op that links std instead.
 fn chain_loop(n: usize, dir: &Path) {
     let plugins = dir.join("plugins");
-    components::install("postern_test_noop", &plugins, "postern_test_noop.wasm");
+    let noop = if env_number("POSTERN_BENCH_CHAIN_STD").is_some() {
+        "postern_test_noop_std"
+    } else {
+        "postern_test_noop"
+    };
+    components::install(noop, &plugins, "postern_test_noop.wasm");
     let mut config = format!(
         "data_directory = \"{}\"\nplugin_directory = \"{}\"\n",
         dir.join("data").display(),
@@ -341,6 +347,8 @@ plugin_directory = "{plugins}"
 {dns_line}
 [plugins.rust]
 path = "postern_test_noop.wasm"
+[plugins.rust-std]
+path = "postern_test_noop_std.wasm"
 [plugins.rbl]
 path = "postern_example_rbl.wasm"
 capabilities = ["dns", "log"]
@@ -412,7 +420,8 @@ config = {{ zones = ["zen.test"] }}
         println!("\n{:<44} {:>13}", "median per operation", "");
         let mut rows: Vec<(String, Duration)> = Vec::new();
         let cases: Vec<(&str, &str, usize, &HookInput<'_>)> = vec![
-            ("rust", "Rust", 2000, &connect),
+            ("rust", "Rust (no_std)", 2000, &connect),
+            ("rust-std", "Rust (std)", 2000, &connect),
             ("python", "Python", 200, &connect),
             ("js", "JavaScript", 200, &data_tagged),
         ];

@@ -2,14 +2,15 @@
 //!
 //! In: the host's calls (`configure` with JSON, then hooks with owned WIT
 //! values). Out: the filter's [`Outcome`]s. The filter built by `configure`
-//! is kept in the slot `register!` declares in the plugin's crate (a
-//! `thread_local`: one instance is one thread, and statics cannot be generic).
+//! is kept in the [`FilterSlot`] `register!` declares in the plugin's crate
+//! (statics cannot be generic).
 //!
 //! Must not: call any capability import, since every import reached from here
 //! would be imported by every plugin, granted or not.
 
-use std::cell::RefCell;
-use std::thread::LocalKey;
+use core::cell::RefCell;
+
+use crate::prelude::*;
 
 use crate::bindings::exports::postern::mta::{
     delivery_filter, lifecycle, message_filter, session_filter,
@@ -26,13 +27,44 @@ pub trait Plugin: 'static {
     /// The plugin's filter.
     type Filter: Filter;
 
-    /// The instance-global slot holding the configured filter.
-    fn instance() -> &'static LocalKey<RefCell<Option<Self::Filter>>>;
+    /// Runs `f` on the instance-global slot holding the configured filter.
+    fn with_slot<R>(f: impl FnOnce(&mut Option<Self::Filter>) -> R) -> R;
+}
+
+/// Where `register!` keeps the configured filter: one per component
+/// instance, in a `static` on wasm32 (an instance runs one thread) and in a
+/// `thread_local` natively (tests run on many threads).
+pub struct FilterSlot<F>(RefCell<Option<F>>);
+
+// SAFETY: only wasm32 components share a slot through a `static`, and a
+// component instance without the threads proposal has exactly one thread.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[allow(unsafe_code)]
+unsafe impl<F> Sync for FilterSlot<F> {}
+
+impl<F> FilterSlot<F> {
+    /// An empty slot.
+    #[must_use]
+    pub const fn new() -> Self {
+        FilterSlot(RefCell::new(None))
+    }
+
+    /// Runs `f` on the slot. A hook cannot re-enter another hook, so the
+    /// slot is never borrowed twice.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Option<F>) -> R) -> R {
+        f(&mut self.0.borrow_mut())
+    }
+}
+
+impl<F> Default for FilterSlot<F> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Runs `hook` on the configured filter; continues if there is none yet.
 fn with_filter<P: Plugin>(hook: impl FnOnce(&mut P::Filter) -> Outcome) -> Outcome {
-    P::instance().with_borrow_mut(|slot| match slot {
+    P::with_slot(|slot| match slot {
         Some(filter) => hook(filter),
         None => Outcome::cont(),
     })
@@ -41,9 +73,9 @@ fn with_filter<P: Plugin>(hook: impl FnOnce(&mut P::Filter) -> Outcome) -> Outco
 impl<P: Plugin> lifecycle::Guest for P {
     fn configure(config: String) -> Result<(), String> {
         // A failed configure leaves no filter behind: hooks then continue.
-        P::instance().set(None);
+        P::with_slot(|slot| *slot = None);
         let filter = Config::from_json(&config).and_then(P::Filter::configure)?;
-        P::instance().set(Some(filter));
+        P::with_slot(|slot| *slot = Some(filter));
         Ok(())
     }
 }
@@ -130,12 +162,12 @@ mod tests {
 
     struct ProbePlugin;
     std::thread_local! {
-        static PROBE: RefCell<Option<Probe>> = const { RefCell::new(None) };
+        static PROBE: FilterSlot<Probe> = const { FilterSlot::new() };
     }
     impl Plugin for ProbePlugin {
         type Filter = Probe;
-        fn instance() -> &'static LocalKey<RefCell<Option<Probe>>> {
-            &PROBE
+        fn with_slot<R>(f: impl FnOnce(&mut Option<Probe>) -> R) -> R {
+            PROBE.with(|slot| slot.with(f))
         }
     }
 

@@ -6,8 +6,10 @@
 //! from the host the first time it is read in a call and kept for the rest of
 //! it. Nothing crosses into a hook that reads none of them.
 
-use std::cell::OnceCell;
-use std::fmt;
+use crate::prelude::*;
+
+use core::cell::OnceCell;
+use core::fmt;
 
 use crate::bindings::postern::mta::context::Context as HostContext;
 use crate::{Client, Envelope};

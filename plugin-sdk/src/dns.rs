@@ -8,6 +8,8 @@
 //!
 //! On native targets the answers come from [`crate::mock`].
 
+use crate::prelude::*;
+
 pub use crate::bindings::postern::mta::dns::DnsError;
 
 #[cfg(target_arch = "wasm32")]

@@ -6,6 +6,8 @@
 //! SMTP stages every read finds nothing. On native targets the files are
 //! [`crate::mock`]'s ([`crate::mock::home_file`]).
 
+use crate::prelude::*;
+
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::postern::mta::home as host;
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,8 @@
 //! must be granted to the plugin. On native targets the store is
 //! [`crate::mock`]'s, in memory, with TTLs measured against the mock clock.
 
+use crate::prelude::*;
+
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::postern::mta::kv as host;
 #[cfg(not(target_arch = "wasm32"))]

@@ -98,6 +98,33 @@
 //! # -> target/wasm32-wasip2/plugin/my_plugin.wasm, a component
 //! ```
 //!
+//! # Without std
+//!
+//! The SDK itself uses only `core` and `alloc` on wasm32. A plugin that does
+//! the same leaves std's WASI imports (stdio, environment, exit) and its two
+//! extra core modules out of the component, and a fresh instance costs about
+//! half as much:
+//!
+//! ```ignore
+//! #![cfg_attr(target_arch = "wasm32", no_std)]
+//!
+//! use postern_plugin_sdk::prelude::*; // String, Vec, format!, …
+//! use postern_plugin_sdk::{Config, Filter, no_std_runtime, register};
+//!
+//! struct Quiet;
+//!
+//! impl Filter for Quiet {
+//!     fn configure(_config: Config) -> Result<Self, String> {
+//!         Ok(Quiet)
+//!     }
+//! }
+//!
+//! register!(Quiet);
+//! no_std_runtime!();
+//! ```
+//!
+//! See [`no_std_runtime!`] for what it costs and how to build such a crate.
+//!
 //! # Layout
 //!
 //! - [`Filter`] and [`register!`] (here), and the glue between them and the
@@ -112,11 +139,38 @@
 //! - Address helpers: [`reverse_ip`], [`dnsbl_query`], [`split_address`],
 //!   [`domain_of`], [`is_dns_name`] (`address`).
 //! - The generated bindings (`bindings`, the one `generate!` site).
+//! - [`no_std_runtime!`], [`prelude`] and the `cabi_realloc` behind them
+//!   (`no_std`), for plugins without std.
 
 #![deny(missing_docs)]
+// Plugins need not link std (see `no_std_runtime!`); native builds (the
+// crate's tests and the mock host) keep it.
+#![cfg_attr(target_arch = "wasm32", no_std)]
 
 // The generated code names this crate by its path, also from inside it.
 extern crate self as postern_plugin_sdk;
+
+extern crate alloc;
+
+// `memcpy`, `memcmp` and the like come from the target's C library, as they
+// do for std; without std nothing else would link it (only those functions
+// are taken from it, and they import nothing).
+#[cfg(target_arch = "wasm32")]
+#[link(name = "c")]
+#[allow(unsafe_code)]
+unsafe extern "C" {}
+
+/// The names std's prelude gives and a `#![no_std]` plugin lacks (all from
+/// `alloc`): `use postern_plugin_sdk::prelude::*;`.
+pub mod prelude {
+    pub use alloc::borrow::ToOwned;
+    pub use alloc::format;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
+use prelude::*;
 
 mod adapter;
 mod address;
@@ -134,6 +188,8 @@ pub mod log;
 mod message;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mock;
+#[cfg(target_arch = "wasm32")]
+mod no_std;
 mod verdict;
 
 pub use address::{dnsbl_query, domain_of, is_dns_name, reverse_ip, split_address};
@@ -234,18 +290,26 @@ macro_rules! register {
         const _: () = {
             struct __PosternPlugin;
 
+            #[cfg(target_arch = "wasm32")]
+            static __POSTERN_FILTER: $crate::__private::FilterSlot<$filter> =
+                $crate::__private::FilterSlot::new();
+
+            #[cfg(not(target_arch = "wasm32"))]
             ::std::thread_local! {
-                static __POSTERN_FILTER: ::core::cell::RefCell<::core::option::Option<$filter>> =
-                    const { ::core::cell::RefCell::new(::core::option::Option::None) };
+                static __POSTERN_FILTER: $crate::__private::FilterSlot<$filter> =
+                    const { $crate::__private::FilterSlot::new() };
             }
 
             impl $crate::__private::Plugin for __PosternPlugin {
                 type Filter = $filter;
 
-                fn instance() -> &'static ::std::thread::LocalKey<
-                    ::core::cell::RefCell<::core::option::Option<$filter>>,
-                > {
-                    &__POSTERN_FILTER
+                fn with_slot<R>(
+                    f: impl ::core::ops::FnOnce(&mut ::core::option::Option<$filter>) -> R,
+                ) -> R {
+                    #[cfg(target_arch = "wasm32")]
+                    return __POSTERN_FILTER.with(f);
+                    #[cfg(not(target_arch = "wasm32"))]
+                    return __POSTERN_FILTER.with(|slot| slot.with(f));
                 }
             }
 
@@ -257,10 +321,58 @@ macro_rules! register {
     };
 }
 
+/// What a `#![no_std]` plugin needs from std: a memory allocator and a panic
+/// handler. Use it once, beside [`register!`], in a crate that starts with
+/// `#![cfg_attr(target_arch = "wasm32", no_std)]` and `extern crate alloc;`.
+///
+/// Such a component imports no WASI interface (std's stdio, environment and
+/// exit), so it is a single core module about a tenth the size, and a fresh
+/// instance costs about half as much (see the README's figures). The price: a
+/// panic traps without its message (the host logs the trap), and nothing
+/// that needs std (`std::collections::HashMap`, `regex`, …) can be used;
+/// `alloc` (`String`, `Vec`, `BTreeMap`, `format!`) and this SDK can.
+///
+/// Build such a plugin on its own (`cargo build -p my-plugin`): in a build
+/// that also compiles std plugins, cargo may turn on a shared dependency's
+/// `std` feature, and std's panic handler then clashes with this one.
+#[macro_export]
+macro_rules! no_std_runtime {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        #[global_allocator]
+        static __POSTERN_ALLOCATOR: $crate::__private::dlmalloc::GlobalDlmalloc =
+            $crate::__private::dlmalloc::GlobalDlmalloc;
+
+        #[cfg(target_arch = "wasm32")]
+        #[panic_handler]
+        fn __postern_panic(_: &::core::panic::PanicInfo<'_>) -> ! {
+            ::core::arch::wasm32::unreachable()
+        }
+
+        /// The canonical ABI's allocator export (std exports its own).
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        #[unsafe(no_mangle)]
+        unsafe extern "C" fn cabi_realloc(
+            old_ptr: *mut u8,
+            old_len: usize,
+            align: usize,
+            new_len: usize,
+        ) -> *mut u8 {
+            // SAFETY: called by the host under the canonical ABI's contract.
+            unsafe { $crate::__private::cabi_realloc(old_ptr, old_len, align, new_len) }
+        }
+    };
+}
+
 /// What `register!` expands to needs; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::adapter::Plugin;
+    pub use crate::adapter::{FilterSlot, Plugin};
     pub use crate::bindings;
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::no_std::cabi_realloc;
+    #[cfg(target_arch = "wasm32")]
+    pub use dlmalloc;
     pub use wit_bindgen;
 }

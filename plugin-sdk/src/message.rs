@@ -6,8 +6,10 @@
 //! the plugin only when asked for; headers and MIME parts are fetched once per
 //! hook call and kept.
 
-use std::cell::OnceCell;
-use std::fmt;
+use crate::prelude::*;
+
+use core::cell::OnceCell;
+use core::fmt;
 
 use crate::bindings::postern::mta::message::Message as HostMessage;
 use crate::{Header, MimePart};

@@ -189,7 +189,7 @@ pub fn configure<F: Filter>(json: &str) -> Result<F, String> {
 /// A client connected from `ip`: port 49152, EHLO not yet given, no TLS, no
 /// AUTH, not in `mynetworks`. Change fields with struct update syntax:
 /// `Client { tls: true, ..mock::client("192.0.2.7") }`. A hook gets it in a
-/// [`Context`](crate::Context): `Context::new(mock::client("192.0.2.7"))`.
+/// [`Context`]: `Context::new(mock::client("192.0.2.7"))`.
 pub fn client(ip: &str) -> Client {
     Client {
         ip: ip.to_owned(),

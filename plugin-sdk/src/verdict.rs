@@ -9,7 +9,9 @@
 //! (CR and LF above all, RFC 5321 §4.2) become spaces and an overlong text is
 //! cut (RFC 5321 §4.5.3.1.5), instead of panicking.
 
-use std::ops::RangeInclusive;
+use crate::prelude::*;
+
+use core::ops::RangeInclusive;
 
 use crate::{Edit, Header, Outcome, Reply, Verdict};
 

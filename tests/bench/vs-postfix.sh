@@ -125,6 +125,8 @@ PN_PID=
 PL_PID=
 # A second postern with this many no-op Rust plugins at every stage (0: skip);
 # NOOP_WASM names a prebuilt tests/plugins/noop component instead of building it.
+# NOOP_STD=1 builds its twin that links std (tests/plugins/noop-std) instead:
+# std's WASI imports make each fresh instance cost about twice as much.
 PLUGIN_CHAIN=${PLUGIN_CHAIN:-4}
 SRC_PID=
 
@@ -344,11 +346,13 @@ postern_setup() {
     if [ -n "${NOOP_WASM:-}" ]; then
         cp "$NOOP_WASM" "$PL_DATA/plugins/noop.wasm" || die "NOOP_WASM=$NOOP_WASM cannot be copied"
     else
-        log "building the no-op plugin (cargo build --target wasm32-wasip2 --profile plugin)"
+        local noop=postern-test-noop
+        [ "${NOOP_STD:-0}" = 1 ] && noop=postern-test-noop-std
+        log "building the no-op plugin $noop (cargo build --target wasm32-wasip2 --profile plugin)"
         (cd "$REPO_ROOT" && CARGO_TARGET_DIR=$REPO_ROOT/target/wasm-plugins \
-            cargo build --quiet --target wasm32-wasip2 --profile plugin -p postern-test-noop) >&2 \
+            cargo build --quiet --target wasm32-wasip2 --profile plugin -p "$noop") >&2 \
             || die "building the no-op plugin failed"
-        cp "$REPO_ROOT/target/wasm-plugins/wasm32-wasip2/plugin/postern_test_noop.wasm" "$PL_DATA/plugins/noop.wasm"
+        cp "$REPO_ROOT/target/wasm-plugins/wasm32-wasip2/plugin/${noop//-/_}.wasm" "$PL_DATA/plugins/noop.wasm"
     fi
     local block="" steps="" i stage
     for i in $(seq 1 "$PLUGIN_CHAIN"); do

@@ -17,7 +17,7 @@ fn out_dir() -> PathBuf {
 
 /// The Rust test and example plugins, as (crate, artifact name).
 const RUST: &[(&str, &str)] = &[
-    ("postern-test-noop", "postern_test_noop"),
+    ("postern-test-noop-std", "postern_test_noop_std"),
     ("postern-test-hostile", "postern_test_hostile"),
     ("postern-test-filing", "postern_test_filing"),
     ("postern-test-mistyped", "postern_test_mistyped"),
@@ -28,7 +28,16 @@ const RUST: &[(&str, &str)] = &[
     ("postern-mailfilter", "postern_mailfilter"),
 ];
 
+/// The `#![no_std]` ones: built apart, since with the others cargo would turn
+/// on the `std` feature of dependencies they share.
+const RUST_NO_STD: &[(&str, &str)] = &[("postern-test-noop", "postern_test_noop")];
+
 fn build_rust() -> Result<(), String> {
+    cargo_build(RUST)?;
+    cargo_build(RUST_NO_STD)
+}
+
+fn cargo_build(crates: &[(&str, &str)]) -> Result<(), String> {
     let target_dir = repo().join("target/wasm-plugins");
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(repo())
@@ -41,7 +50,7 @@ fn build_rust() -> Result<(), String> {
             "--profile",
             "plugin",
         ]);
-    for (krate, _) in RUST {
+    for (krate, _) in crates {
         cmd.args(["-p", krate]);
     }
     let out = cmd.output().map_err(|e| format!("cargo: {e}"))?;
@@ -52,7 +61,7 @@ fn build_rust() -> Result<(), String> {
         ));
     }
     std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
-    for (_, artifact) in RUST {
+    for (_, artifact) in crates {
         let from = target_dir.join(format!("wasm32-wasip2/plugin/{artifact}.wasm"));
         std::fs::copy(&from, out_dir().join(format!("{artifact}.wasm")))
             .map_err(|e| format!("{}: {e}", from.display()))?;
@@ -87,7 +96,7 @@ fn build_script(example: &str) -> Result<(), String> {
 pub fn component(name: &str) -> PathBuf {
     type Builds = Vec<(String, Result<(), String>)>;
     static BUILT: OnceLock<Mutex<Builds>> = OnceLock::new();
-    let key = if RUST.iter().any(|(_, a)| *a == name) {
+    let key = if RUST.iter().chain(RUST_NO_STD).any(|(_, a)| *a == name) {
         "rust"
     } else {
         name

@@ -564,6 +564,54 @@ fn list_after_two_messages(server: &Server) -> String {
     String::from_utf8_lossy(&list.stdout).into_owned()
 }
 
+/// The names of the interfaces `component` imports.
+fn imports_of(component: &str) -> Vec<String> {
+    let engine = wasmtime::Engine::default();
+    let path = crate::components::component(component);
+    let c = wasmtime::component::Component::from_file(&engine, &path).expect("component");
+    c.component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect()
+}
+
+#[test]
+fn a_plugin_without_std_imports_no_wasi_and_runs_every_stage() {
+    let lean = imports_of("postern_test_noop");
+    assert!(
+        !lean.is_empty() && lean.iter().all(|i| i.starts_with("postern:mta/")),
+        "{lean:?}"
+    );
+    let std = imports_of("postern_test_noop_std");
+    assert!(std.iter().any(|i| i.starts_with("wasi:cli/")), "{std:?}");
+
+    // Every stage, with arguments, strings passed in through the plugin's
+    // own `cabi_realloc`, and instances starting from the frozen state.
+    let dir = tempdir();
+    let every = r#"["lean", "lean x y"]"#;
+    let server = serve_plugin(
+        dir.path(),
+        "postern_test_noop",
+        "lean.wasm",
+        &format!(
+            "[plugins.lean]\npath = \"lean.wasm\"\n[chains]\n{}",
+            ["connect", "helo", "mail", "rcpt", "data", "deliver"]
+                .map(|s| format!("{s} = {every}\n"))
+                .concat()
+        ),
+    );
+    let text = list_after_two_messages(&server);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("lean "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[4], "24", "2 messages x 6 stages x 2 steps: {row}");
+    assert_eq!(cols[5], "0", "{row}");
+    assert_eq!(cols[6], "at-load", "{row}");
+    assert_eq!(server.wait_for_mail("joe", 2).len(), 2);
+}
+
 #[test]
 fn plugin_list_reload_and_sighup() {
     let dir = tempdir();

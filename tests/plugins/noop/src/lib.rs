@@ -4,8 +4,14 @@
 //! the component imports none. The host's tests use it to measure what a hook
 //! call costs by itself (instantiation, `configure`, the call, the lifting of
 //! the outcome).
+//!
+//! It does not link std, as a plugin that needs nothing from it should not:
+//! the component is one core module importing no WASI.
 
-use postern_plugin_sdk::{Config, Filter, register};
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+use postern_plugin_sdk::prelude::*;
+use postern_plugin_sdk::{Config, Filter, no_std_runtime, register};
 
 /// Nothing to remember.
 #[derive(Debug)]
@@ -18,6 +24,7 @@ impl Filter for Noop {
 }
 
 register!(Noop);
+no_std_runtime!();
 
 #[cfg(test)]
 mod tests {
