@@ -1,7 +1,8 @@
 //! The one `bindgen!` site: Rust types and traits generated from `wit/`.
 //!
-//! Imports are async (DNS and kv do real I/O) and trappable (resource-table
-//! errors become traps, never panics). The exports are called through
+//! Imports are trappable (resource-table errors become traps, never panics);
+//! the ones that wait on I/O (`dns`, `kv`, `home`) are async, the others
+//! plain functions (no future per call). The exports are called through
 //! `exports` (async, so a slow plugin yields to the runtime at every epoch
 //! tick), which checks their types once per component instead of once per
 //! instance; only the generated types are used from them.
@@ -9,7 +10,12 @@
 wasmtime::component::bindgen!({
     world: "plugin",
     path: "../wit",
-    imports: { default: async | trappable },
+    imports: {
+        "postern:mta/dns": async | trappable,
+        "postern:mta/kv": async | trappable,
+        "postern:mta/home": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
     with: {
         "postern:mta/context.context": super::caps::context::CallContext,

@@ -12,7 +12,7 @@ pub fn now_ms() -> u64 {
 }
 
 impl Host for HostState {
-    async fn now_ms(&mut self) -> wasmtime::Result<u64> {
+    fn now_ms(&mut self) -> wasmtime::Result<u64> {
         self.require(Capability::Clock)?;
         Ok(now_ms())
     }

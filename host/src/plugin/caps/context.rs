@@ -53,19 +53,19 @@ impl About {
 impl Host for HostState {}
 
 impl HostContext for HostState {
-    async fn args(&mut self, this: Resource<CallContext>) -> wasmtime::Result<Vec<String>> {
+    fn args(&mut self, this: Resource<CallContext>) -> wasmtime::Result<Vec<String>> {
         Ok(self.table.get(&this)?.args.clone())
     }
 
-    async fn client(&mut self, this: Resource<CallContext>) -> wasmtime::Result<Client> {
+    fn client(&mut self, this: Resource<CallContext>) -> wasmtime::Result<Client> {
         Ok(convert::client(&self.table.get(&this)?.about.client))
     }
 
-    async fn envelope(&mut self, this: Resource<CallContext>) -> wasmtime::Result<Envelope> {
+    fn envelope(&mut self, this: Resource<CallContext>) -> wasmtime::Result<Envelope> {
         Ok(convert::envelope(&self.table.get(&this)?.about.envelope))
     }
 
-    async fn drop(&mut self, this: Resource<CallContext>) -> wasmtime::Result<()> {
+    fn drop(&mut self, this: Resource<CallContext>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())
     }

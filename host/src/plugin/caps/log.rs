@@ -25,7 +25,7 @@ pub fn sanitize(message: &str) -> String {
 }
 
 impl Host for HostState {
-    async fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.require(Capability::Log)?;
         let plugin = &*self.guest().plugin;
         let message = sanitize(&message);

@@ -140,19 +140,19 @@ fn mime_parts(raw: &[u8]) -> Vec<MimePart> {
 impl Host for HostState {}
 
 impl HostMessage for HostState {
-    async fn headers(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<Header>> {
+    fn headers(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<Header>> {
         Ok(self.table.get(&this)?.headers())
     }
 
-    async fn raw_headers(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<u8>> {
+    fn raw_headers(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<u8>> {
         Ok(self.table.get(&this)?.raw_headers())
     }
 
-    async fn size(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<u64> {
+    fn size(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&this)?.content.len() as u64)
     }
 
-    async fn read_body(
+    fn read_body(
         &mut self,
         this: Resource<MessageBody>,
         offset: u64,
@@ -161,11 +161,11 @@ impl HostMessage for HostState {
         Ok(self.table.get(&this)?.read_body(offset, len))
     }
 
-    async fn mime_parts(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<MimePart>> {
+    fn mime_parts(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<Vec<MimePart>> {
         Ok(self.table.get(&this)?.mime_parts())
     }
 
-    async fn drop(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<()> {
+    fn drop(&mut self, this: Resource<MessageBody>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())
     }
