@@ -33,6 +33,12 @@ const BUNDLE: &[(&str, &str, &str)] = &[
     ("mailfilter", "postern-mailfilter", "postern_mailfilter"),
 ];
 
+/// The bundle's crates that do not link std. They are built in a cargo
+/// invocation of their own: built with the others, cargo would turn on the
+/// `std` feature of dependencies they share, and std's panic handler would
+/// clash with theirs.
+const NO_STD: &[&str] = &["postern-rbl"];
+
 /// Inputs of the nested build, relative to the workspace root.
 const WATCHED: &[&str] = &[
     "plugins/restrictions",
@@ -87,14 +93,30 @@ fn main() -> Result<(), String> {
     std::fs::write(out.join("bundle.rs"), code).map_err(|e| e.to_string())
 }
 
-/// Runs the nested cargo build; returns where the components are.
+/// Runs the nested cargo builds (std crates, then `no_std` ones); returns
+/// where the components are.
 fn build(root: &Path) -> Result<PathBuf, String> {
     let target_dir = root.join("target/wasm-plugins");
+    for no_std in [false, true] {
+        let crates = BUNDLE
+            .iter()
+            .map(|(_, krate, _)| *krate)
+            .filter(|k| NO_STD.contains(k) == no_std);
+        cargo_build(root, &target_dir, crates)?;
+    }
+    Ok(target_dir.join("wasm32-wasip2/plugin"))
+}
+
+fn cargo_build<'a>(
+    root: &Path,
+    target_dir: &Path,
+    crates: impl Iterator<Item = &'a str>,
+) -> Result<(), String> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
         .args(["build", "--target", "wasm32-wasip2", "--profile", "plugin"]);
-    for (_, krate, _) in BUNDLE {
+    for krate in crates {
         cmd.args(["-p", krate]);
     }
     // What the outer cargo sets for this build script must not leak into the
@@ -112,7 +134,7 @@ fn build(root: &Path) -> Result<PathBuf, String> {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("CARGO_TARGET_DIR", &target_dir);
+    cmd.env("CARGO_TARGET_DIR", target_dir);
     // Share the outer build's job slots rather than doubling the load.
     if let Ok(flags) = env::var("CARGO_MAKEFLAGS") {
         cmd.env("MAKEFLAGS", flags);
@@ -127,5 +149,5 @@ fn build(root: &Path) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(target_dir.join("wasm32-wasip2/plugin"))
+    Ok(())
 }

@@ -23,14 +23,16 @@ const RUST: &[(&str, &str)] = &[
     ("postern-test-mistyped", "postern_test_mistyped"),
     ("postern-example-rbl", "postern_example_rbl"),
     ("postern-header-checks", "postern_header_checks"),
-    ("postern-rbl", "postern_rbl"),
     ("postern-restrictions", "postern_restrictions"),
     ("postern-mailfilter", "postern_mailfilter"),
 ];
 
 /// The `#![no_std]` ones: built apart, since with the others cargo would turn
 /// on the `std` feature of dependencies they share.
-const RUST_NO_STD: &[(&str, &str)] = &[("postern-test-noop", "postern_test_noop")];
+const RUST_NO_STD: &[(&str, &str)] = &[
+    ("postern-test-noop", "postern_test_noop"),
+    ("postern-rbl", "postern_rbl"),
+];
 
 fn build_rust() -> Result<(), String> {
     cargo_build(RUST)?;

@@ -79,13 +79,23 @@
 //!
 //! Security: the TXT record is the DNSBL operator's text and goes into the
 //! reply; the SDK keeps it to one line of legal length.
+//!
+//! The component does not link std (`no_std_runtime!`): it imports only
+//! postern's interfaces, which makes the instance each SMTP transaction
+//! creates cheaper. It must be built apart from std plugins (see the SDK).
 
-use std::collections::HashMap;
-use std::net::Ipv4Addr;
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+use alloc::collections::BTreeMap;
+use core::net::Ipv4Addr;
 
 use postern_plugin_sdk::dns::{self, DnsError};
+use postern_plugin_sdk::prelude::*;
 use postern_plugin_sdk::{
     Client, Config, Context, Filter, Outcome, dnsbl_query, domain_of, is_dns_name, log,
+    no_std_runtime,
 };
 
 /// The filter: the weighted sites, and the transaction's DNS answers.
@@ -95,7 +105,7 @@ pub struct Rbl {
     threshold: i64,
     /// A answers by query name: the IPv4 answers, error codes left out; an
     /// empty list for NXDOMAIN or a failed lookup.
-    answers: HashMap<String, Vec<Ipv4Addr>>,
+    answers: BTreeMap<String, Vec<Ipv4Addr>>,
     /// The client's PTR names, once looked up (empty: unknown).
     ptr_names: Option<Vec<String>>,
     /// The client's forward-confirmed name, once looked up.
@@ -154,7 +164,7 @@ impl Filter for Rbl {
         Ok(Rbl {
             sites,
             threshold,
-            answers: HashMap::new(),
+            answers: BTreeMap::new(),
             ptr_names: None,
             verified_name: None,
         })
@@ -179,6 +189,8 @@ impl Filter for Rbl {
 }
 
 postern_plugin_sdk::register!(Rbl);
+// Without std: a fresh instance for every SMTP transaction costs less.
+no_std_runtime!();
 
 impl Rbl {
     /// Runs the step's words (`cx.args()`) for the client of `cx`, with the
@@ -268,7 +280,7 @@ impl Rbl {
 
     /// postscreen-style weighted scoring of the client IP.
     fn score(&mut self, ip: &str) -> Outcome {
-        let sites = std::mem::take(&mut self.sites);
+        let sites = core::mem::take(&mut self.sites);
         let mut score = 0i64;
         let mut first: Option<&str> = None;
         for site in &sites {
@@ -399,7 +411,7 @@ fn is_error_code(ip: Ipv4Addr) -> bool {
 /// or the name would be too long.
 fn rhs_query(domain: &str, zone: &str) -> Option<String> {
     let domain = domain.trim().trim_end_matches('.');
-    if !is_dns_name(domain) || domain.parse::<std::net::IpAddr>().is_ok() {
+    if !is_dns_name(domain) || domain.parse::<core::net::IpAddr>().is_ok() {
         return None;
     }
     let query = format!("{domain}.{zone}");
@@ -409,8 +421,8 @@ fn rhs_query(domain: &str, zone: &str) -> Option<String> {
 /// Whether two textual IP addresses are the same address.
 fn same_ip(a: &str, b: &str) -> bool {
     match (
-        a.trim().parse::<std::net::IpAddr>(),
-        b.trim().parse::<std::net::IpAddr>(),
+        a.trim().parse::<core::net::IpAddr>(),
+        b.trim().parse::<core::net::IpAddr>(),
     ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
