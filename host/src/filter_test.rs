@@ -199,11 +199,7 @@ async fn trace(
         };
         // Deliver-stage instances are per delivery, as in the server, and
         // know the client as the queue file records it.
-        let queued = ClientInfo {
-            ip: client.ip,
-            helo: client.helo.clone(),
-            ..ClientInfo::default()
-        };
+        let queued = ClientInfo::queued(client.ip, &p.helo);
         let mut dtxn = PolicyTxn::traced(set.clone());
         let d = dtxn
             .run(&HookInput::Deliver {

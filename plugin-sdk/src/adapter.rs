@@ -10,13 +10,12 @@
 
 use core::cell::RefCell;
 
-use crate::prelude::*;
-
 use crate::bindings::exports::postern::mta::{
     delivery_filter, lifecycle, message_filter, session_filter,
 };
 use crate::bindings::postern::mta::context::Context as HostContext;
 use crate::bindings::postern::mta::message::Message as HostMessage;
+use crate::prelude::*;
 use crate::{Config, Context, Delivery, Filter, Message, Outcome};
 
 /// A registered plugin: the filter type and where its instance lives.

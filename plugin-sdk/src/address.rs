@@ -3,9 +3,9 @@
 //! In: strings from the host (client IPs, envelope addresses). Out: borrowed
 //! parts or new strings; never a panic, whatever the input.
 
-use crate::prelude::*;
-
 use core::net::IpAddr;
+
+use crate::prelude::*;
 
 /// The labels of a reverse DNS name for `ip`, as DNSBLs and PTR lookups use
 /// them: `"192.0.2.7"` gives `"7.2.0.192"`; an IPv6 address gives its 32

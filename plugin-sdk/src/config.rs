@@ -4,10 +4,10 @@
 //! `configure` as JSON. Out: typed values, or an error message naming the
 //! setting, which the host shows the operator as is.
 
-use crate::prelude::*;
-
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+use crate::prelude::*;
 
 /// The plugin's table from `postern.toml`.
 ///

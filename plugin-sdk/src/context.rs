@@ -6,12 +6,11 @@
 //! from the host the first time it is read in a call and kept for the rest of
 //! it. Nothing crosses into a hook that reads none of them.
 
-use crate::prelude::*;
-
 use core::cell::OnceCell;
 use core::fmt;
 
 use crate::bindings::postern::mta::context::Context as HostContext;
+use crate::prelude::*;
 use crate::{Client, Envelope};
 
 /// The call a hook answers: the chain step's arguments, the SMTP client and

@@ -6,12 +6,11 @@
 //! the plugin only when asked for; headers and MIME parts are fetched once per
 //! hook call and kept.
 
-use crate::prelude::*;
-
 use core::cell::OnceCell;
 use core::fmt;
 
 use crate::bindings::postern::mta::message::Message as HostMessage;
+use crate::prelude::*;
 use crate::{Header, MimePart};
 
 /// How many body bytes [`Message::body`] asks the host for at a time.

@@ -2,8 +2,9 @@
 //! plugin's logic is unit-tested with plain `cargo test`, without Wasm.
 //!
 //! In: canned DNS answers, the clock, and test values ([`client`],
-//! [`envelope`], [`delivery`], and the hook [`context`]s made of them). Out: what the plugin did: [`dns_queries`],
-//! [`logs`], and the key-value store as [`crate::kv`] sees it.
+//! [`envelope`], [`delivery`], and the hook [`context`]s made of them).
+//! Out: what the plugin did: [`dns_queries`], [`logs`], and the key-value
+//! store as [`crate::kv`] sees it.
 //!
 //! The state is per thread, and the test harness runs every test on its own
 //! thread, so tests do not see each other's answers; [`reset`] starts over

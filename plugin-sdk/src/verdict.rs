@@ -9,10 +9,9 @@
 //! (CR and LF above all, RFC 5321 §4.2) become spaces and an overlong text is
 //! cut (RFC 5321 §4.5.3.1.5), instead of panicking.
 
-use crate::prelude::*;
-
 use core::ops::RangeInclusive;
 
+use crate::prelude::*;
 use crate::{Edit, Header, Outcome, Reply, Verdict};
 
 /// The longest reply text kept, in bytes: a reply line is at most 512 octets

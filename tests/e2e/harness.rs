@@ -197,6 +197,16 @@ pub fn postern_check(path: &Path) -> Output {
         .expect("run postern check")
 }
 
+/// `postern check --config path`, which must pass (its stderr otherwise).
+pub fn postern_check_ok(path: &Path) {
+    let out = postern_check(path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn client_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/clients/send.py")
 }

@@ -601,15 +601,20 @@ fn a_plugin_without_std_imports_no_wasi_and_runs_every_stage() {
         ),
     );
     let text = list_after_two_messages(&server);
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("lean "))
-        .unwrap_or_else(|| panic!("{text}"));
-    let cols: Vec<&str> = row.split_whitespace().collect();
+    let (row, cols) = plugin_row(&text, "lean");
     assert_eq!(cols[4], "24", "2 messages x 6 stages x 2 steps: {row}");
     assert_eq!(cols[5], "0", "{row}");
     assert_eq!(cols[6], "at-load", "{row}");
     assert_eq!(server.wait_for_mail("joe", 2).len(), 2);
+}
+
+/// `plugin`'s row of a `postern plugin list` output, and its columns.
+fn plugin_row<'t>(text: &'t str, plugin: &str) -> (&'t str, Vec<&'t str>) {
+    let row = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(plugin))
+        .unwrap_or_else(|| panic!("no {plugin} in {text}"));
+    (row, row.split_whitespace().collect())
 }
 
 #[test]
@@ -622,11 +627,7 @@ fn plugin_list_reload_and_sighup() {
         "[plugins.noop]\npath = \"noop.wasm\"\ncapabilities = [\"log\"]\n[chains]\nrcpt = [\"noop\"]\ndata = [\"noop\"]\n",
     );
     let text = list_after_two_messages(&server);
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("noop "))
-        .unwrap_or_else(|| panic!("{text}"));
-    let cols: Vec<&str> = row.split_whitespace().collect();
+    let (row, cols) = plugin_row(&text, "noop");
     assert!(cols[1].starts_with("sha256:"), "{row}");
     assert_eq!(cols[2], "connect,helo,mail,rcpt,data,deliver", "{row}");
     assert_eq!(cols[3], "log", "{row}");
@@ -914,12 +915,7 @@ fn a_load_removes_compiled_plugins_unused_for_a_day() {
     );
     let path = dir.path().join("postern.toml");
     std::fs::write(&path, config).expect("write");
-    let out = postern_check(&path);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    postern_check_ok(&path);
     assert!(!stale.exists(), "the unused artifact is still there");
     let kept = std::fs::read_dir(&cache)
         .expect("cache")

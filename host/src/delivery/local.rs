@@ -197,11 +197,7 @@ impl LocalDelivery {
                 .map(|r| r.address.clone())
                 .collect(),
         };
-        let client = ClientInfo {
-            ip: msg.envelope.client_ip,
-            helo: Some(msg.envelope.helo.clone()).filter(|h| !h.is_empty()),
-            ..ClientInfo::default()
-        };
+        let client = ClientInfo::queued(msg.envelope.client_ip, &msg.envelope.helo);
         let message = msg.content.clone();
         let input = HookInput::Deliver {
             client: &client,

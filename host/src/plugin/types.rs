@@ -31,6 +31,18 @@ pub struct ClientInfo {
     pub improper_pipelining: bool,
 }
 
+impl ClientInfo {
+    /// The client as a queue file records it, which is all the deliver
+    /// stage knows: its address and HELO name (empty: none).
+    pub fn queued(ip: Option<IpAddr>, helo: &str) -> Self {
+        ClientInfo {
+            ip,
+            helo: Some(helo.to_owned()).filter(|h| !h.is_empty()),
+            ..ClientInfo::default()
+        }
+    }
+}
+
 /// The envelope so far.
 #[derive(Debug, Clone, Default)]
 pub struct EnvelopeInfo {
