@@ -32,6 +32,7 @@ const RUST: &[(&str, &str)] = &[
 const RUST_NO_STD: &[(&str, &str)] = &[
     ("postern-test-noop", "postern_test_noop"),
     ("postern-rbl", "postern_rbl"),
+    ("postern-test-spin", "postern_test_spin"),
 ];
 
 fn build_rust() -> Result<(), String> {

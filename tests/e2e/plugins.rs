@@ -339,6 +339,55 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
 }
 
 #[test]
+fn a_plugin_called_without_a_fiber_that_spins_is_stopped_then_runs_on_fibers() {
+    // It imports nothing that can wait, so its instances are created and
+    // called without a fiber: its first spin cannot yield and holds a worker
+    // until the deadline. Then its calls run on fibers and yield.
+    assert!(
+        imports_of("postern_test_spin")
+            .iter()
+            .all(|i| i.starts_with("postern:mta/")),
+    );
+    let dir = tempdir();
+    let server = serve_plugin(
+        dir.path(),
+        "postern_test_spin",
+        "spin.wasm",
+        "[plugins.spin]\npath = \"spin.wasm\"\ntimeout = \"300ms\"\n[chains]\nrcpt = [\"spin\"]\n",
+    );
+    let demoted =
+        "a call ran for more than 10 ms without yielding; this plugin's calls now run on fibers";
+    let mut victim = server.connect();
+    victim.cmd("EHLO c.test", "250");
+    for round in 0..2 {
+        victim.cmd("MAIL FROM:<a@example.org>", "250");
+        victim.send(b"RCPT TO:<joe@localhost>\r\n");
+        // While the plugin spins, another client is served.
+        let mut other = server.connect();
+        other.cmd("EHLO other.test", "250");
+        other.cmd("NOOP", "250");
+        other.cmd("QUIT", "221");
+        let r = victim.reply();
+        assert!(
+            r.starts_with("451 4.3.0 Error: policy plugin failure"),
+            "round {round}: {r:?}\n{}",
+            server.log()
+        );
+        victim.cmd("RSET", "250");
+        let log = server.log();
+        assert!(log.contains("deadline"), "round {round}: {log}");
+        assert_eq!(log.matches(demoted).count(), 1, "round {round}: {log}");
+    }
+    victim.cmd("QUIT", "221");
+    let list = plugin_list(&server);
+    let text = String::from_utf8_lossy(&list.stdout);
+    let (row, cols) = plugin_row(&text, "spin");
+    assert_eq!(cols[4], "2", "{row}");
+    assert_eq!(cols[5], "2", "{row}");
+    assert!(server.stop());
+}
+
+#[test]
 fn a_plugin_that_keeps_a_host_stream_after_configure_is_configured_per_instance() {
     let dir = tempdir();
     let server = serve_plugin(
@@ -606,6 +655,12 @@ fn a_plugin_without_std_imports_no_wasi_and_runs_every_stage() {
     assert_eq!(cols[5], "0", "{row}");
     assert_eq!(cols[6], "at-load", "{row}");
     assert_eq!(server.wait_for_mail("joe", 2).len(), 2);
+    // Its calls ran without fibers, and none was long enough to change that.
+    assert!(
+        !server.log().contains("now run on fibers"),
+        "{}",
+        server.log()
+    );
 }
 
 /// `plugin`'s row of a `postern plugin list` output, and its columns.

@@ -4,8 +4,9 @@
 //! the ones that wait on I/O (`dns`, `kv`, `home`) are async, the others
 //! plain functions (no future per call). The exports are called through
 //! `exports` (async, so a slow plugin yields to the runtime at every epoch
-//! tick), which checks their types once per component instead of once per
-//! instance; only the generated types are used from them.
+//! tick, or synchronously when nothing in the plugin can wait: see
+//! `plugin::call`), which checks their types once per component instead of
+//! once per instance; only the generated types are used from them.
 
 wasmtime::component::bindgen!({
     world: "plugin",

@@ -35,7 +35,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -111,6 +111,12 @@ pub struct LoadedPlugin {
     exports: Exports,
     /// Whether instances start configured (frozen after `configure` at load).
     configured: bool,
+    /// Whether the component imports only host functions that never wait,
+    /// so that its instances can be created and called without a fiber.
+    fiberless: bool,
+    /// Set when a call without a fiber ran past an epoch tick: its calls
+    /// run on fibers from then on (until the next load).
+    slow: AtomicBool,
     stats: Arc<PluginStats>,
 }
 
@@ -142,6 +148,8 @@ impl LoadedPlugin {
             pre,
             exports,
             configured,
+            fiberless: imports_never_wait(&rt.engine, component),
+            slow: AtomicBool::new(self.slow.load(Ordering::Relaxed)),
             stats: self.stats.clone(),
         })
     }
@@ -434,6 +442,8 @@ impl PluginRuntime {
             exports,
             pre,
             configured: false,
+            fiberless: imports_never_wait(&self.engine, &component),
+            slow: AtomicBool::new(false),
             stats,
         };
         Ok((plugin, wasm.into()))
@@ -532,6 +542,22 @@ fn check_imports(
     Ok(())
 }
 
+/// Whether `component` imports only host functions that return at once
+/// (`context`, `message`, `log`, `clock`): no WASI and none of `dns`, `kv`
+/// and `home`, which may wait. Such a component's instances are created and
+/// called without a fiber (see [`call`]).
+fn imports_never_wait(engine: &Engine, component: &Component) -> bool {
+    component.component_type().imports(engine).all(|(name, _)| {
+        let iface = name
+            .strip_prefix("postern:mta/")
+            .map(|rest| rest.split('@').next().unwrap_or(rest));
+        matches!(
+            iface,
+            Some("types" | "context" | "message" | "log" | "clock")
+        )
+    })
+}
+
 /// A plugin's instance in its transaction's store.
 #[derive(Clone, Copy)]
 struct Slot {
@@ -556,15 +582,54 @@ async fn first_instance(
     Ok((store, slot.instance))
 }
 
-/// Calls `export` of `instance` with `params`.
+/// Calls `export` of `p`'s `instance` with `params`: without a fiber when
+/// [`can_skip_fiber`] allows it, else on one (async, yielding to the runtime
+/// at every epoch tick).
 async fn call<S: Signature>(
     store: &mut Store<HostState>,
+    p: &LoadedPlugin,
     instance: &Instance,
     export: &Export<S>,
     params: S::Params<'_>,
 ) -> wasmtime::Result<S::Results> {
     let func = export.typed(store, instance)?;
-    func.call_async(store, params).await
+    if can_skip_fiber(store, p) {
+        run_fiberless(store, p, |store| func.call(store, params))
+    } else {
+        func.call_async(store, params).await
+    }
+}
+
+/// Whether `p` can run in `store` without a fiber. A call on a fiber costs a
+/// stack switch each way, about a microsecond of every call, and most calls
+/// take less than that. Without a fiber a call cannot yield: a plugin that
+/// runs past an epoch tick holds its worker thread until it returns or hits
+/// its deadline, once; from then on its calls run on fibers. Only components
+/// whose imports never wait qualify, and only while no instance in the store
+/// needs a fiber (wasmtime then requires async calls for the whole store).
+fn can_skip_fiber(store: &Store<HostState>, p: &LoadedPlugin) -> bool {
+    p.fiberless && !store.data().fiber_required && !p.slow.load(Ordering::Relaxed)
+}
+
+/// Runs `run` (a synchronous call or instantiation of `p`) without a fiber;
+/// demotes `p` to fibers if it ran past an epoch tick.
+fn run_fiberless<R>(
+    store: &mut Store<HostState>,
+    p: &LoadedPlugin,
+    run: impl FnOnce(&mut Store<HostState>) -> R,
+) -> R {
+    store.data_mut().fiberless = true;
+    let result = run(store);
+    let s = store.data_mut();
+    s.fiberless = false;
+    if std::mem::take(&mut s.went_long) && !p.slow.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            plugin = &*p.name,
+            "a call ran for more than {} ms without yielding; this plugin's calls now run on fibers",
+            engine::EPOCH_TICK.as_millis()
+        );
+    }
+    result
 }
 
 fn max_ticks(timeout: Duration) -> u32 {
@@ -581,6 +646,11 @@ fn new_store(engine: &Engine, first: Guest) -> Store<HostState> {
         s.ticks += 1;
         if s.ticks >= s.guest().max_ticks {
             Err(Trap::Interrupt.into())
+        } else if s.fiberless {
+            // No fiber to yield from. The first tick may come just after
+            // the call began; the second means it ran for a whole tick.
+            s.went_long |= s.ticks >= 2;
+            Ok(UpdateDeadline::Continue(1))
         } else {
             Ok(UpdateDeadline::Yield(1))
         }
@@ -630,7 +700,14 @@ async fn instantiate(
     };
     enter(store, id);
     let wall = p.spec.timeout + WALL_CLOCK_SLACK;
-    let instance = match backstop(wall, p.pre.instantiate_async(&mut *store)).await {
+    let created = if can_skip_fiber(store, p) {
+        Ok(run_fiberless(store, p, |store| p.pre.instantiate(store)))
+    } else {
+        // Mirrors wasmtime: once an instance needs a fiber, the whole store does.
+        store.data_mut().fiber_required |= !p.fiberless;
+        backstop(wall, p.pre.instantiate_async(&mut *store)).await
+    };
+    let instance = match created {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => return Err(classify(&e, store, p, PluginError::Instantiate)),
         Err(Elapsed) => return Err(PluginError::Deadline(wall.as_millis() as u64)),
@@ -646,6 +723,7 @@ async fn instantiate(
         wall,
         call(
             store,
+            p,
             &instance,
             &p.exports.configure,
             (p.config_json.as_str(),),
@@ -910,14 +988,14 @@ async fn dispatch_with(
     let no_stage = || wasmtime::format_err!("stage not exported");
     let session = || p.exports.session.as_ref().ok_or_else(no_stage);
     match subject {
-        Subject::Connect => call(store, instance, &session()?.connect, (cx,)).await,
-        Subject::Helo(helo) => call(store, instance, &session()?.helo, (cx, *helo)).await,
-        Subject::Mail(sender) => call(store, instance, &session()?.mail, (cx, *sender)).await,
-        Subject::Rcpt(rcpt) => call(store, instance, &session()?.rcpt, (cx, *rcpt)).await,
+        Subject::Connect => call(store, p, instance, &session()?.connect, (cx,)).await,
+        Subject::Helo(helo) => call(store, p, instance, &session()?.helo, (cx, *helo)).await,
+        Subject::Mail(sender) => call(store, p, instance, &session()?.mail, (cx, *sender)).await,
+        Subject::Rcpt(rcpt) => call(store, p, instance, &session()?.rcpt, (cx, *rcpt)).await,
         Subject::Data(message) => {
             let export = p.exports.data.as_ref().ok_or_else(no_stage)?;
             let (own, borrow) = lend(store, message.clone())?;
-            let r = call(store, instance, export, (cx, borrow)).await;
+            let r = call(store, p, instance, export, (cx, borrow)).await;
             store.data_mut().table.delete(own)?;
             r
         }
@@ -925,7 +1003,7 @@ async fn dispatch_with(
             let export = p.exports.deliver.as_ref().ok_or_else(no_stage)?;
             store.data_mut().home = home.cloned();
             let (own, borrow) = lend(store, message.clone())?;
-            let r = call(store, instance, export, (cx, delivery, borrow)).await;
+            let r = call(store, p, instance, export, (cx, delivery, borrow)).await;
             store.data_mut().home = None;
             store.data_mut().table.delete(own)?;
             r

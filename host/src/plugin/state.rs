@@ -166,6 +166,13 @@ pub struct HostState {
     pub ticks: u32,
     /// The recipient's mail home during a deliver-stage call (`home`).
     pub home: Option<super::types::HomeDir>,
+    /// Whether the current call (or instantiation) runs without a fiber, so
+    /// that the epoch callback cannot yield.
+    pub fiberless: bool,
+    /// Set when a call without a fiber ran for a whole epoch tick.
+    pub went_long: bool,
+    /// Whether an instance in the store needs a fiber (then every call does).
+    pub fiber_required: bool,
 }
 
 impl HostState {
@@ -177,6 +184,9 @@ impl HostState {
             table: ResourceTable::new(),
             ticks: 0,
             home: None,
+            fiberless: false,
+            went_long: false,
+            fiber_required: false,
         }
     }
 
