@@ -275,6 +275,24 @@ fn hostile(dir: &std::path::Path, mode: &str, on_error: &str, timeout: &str) -> 
     )
 }
 
+/// Starts a transaction on `victim` whose RCPT runs a failing plugin; while
+/// the plugin runs, another client is served; the RCPT then gets the plugin
+/// failure reply (451). `what` names the case in failure messages.
+fn rcpt_fails_while_another_is_served(server: &Server, victim: &mut Smtp, what: &str) {
+    victim.cmd("MAIL FROM:<a@example.org>", "250");
+    victim.send(b"RCPT TO:<joe@localhost>\r\n");
+    let mut other = server.connect();
+    other.cmd("EHLO other.test", "250");
+    other.cmd("NOOP", "250");
+    other.cmd("QUIT", "221");
+    let r = victim.reply();
+    assert!(
+        r.starts_with("451 4.3.0 Error: policy plugin failure"),
+        "{what}: {r:?}\n{}",
+        server.log()
+    );
+}
+
 #[test]
 fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
     for (mode, cause) in [
@@ -292,19 +310,7 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
         );
         let mut victim = server.connect();
         victim.cmd("EHLO c.test", "250");
-        victim.cmd("MAIL FROM:<a@example.org>", "250");
-        victim.send(b"RCPT TO:<joe@localhost>\r\n");
-        // While the plugin misbehaves, another client is served.
-        let mut other = server.connect();
-        other.cmd("EHLO other.test", "250");
-        other.cmd("NOOP", "250");
-        other.cmd("QUIT", "221");
-        let r = victim.reply();
-        assert!(
-            r.starts_with("451 4.3.0 Error: policy plugin failure"),
-            "{mode}: {r:?}\n{}",
-            server.log()
-        );
+        rcpt_fails_while_another_is_served(&server, &mut victim, mode);
         assert!(
             server.log().contains(cause),
             "{mode}: no `{cause}` in log:\n{}",
@@ -360,19 +366,7 @@ fn a_plugin_called_without_a_fiber_that_spins_is_stopped_then_runs_on_fibers() {
     let mut victim = server.connect();
     victim.cmd("EHLO c.test", "250");
     for round in 0..2 {
-        victim.cmd("MAIL FROM:<a@example.org>", "250");
-        victim.send(b"RCPT TO:<joe@localhost>\r\n");
-        // While the plugin spins, another client is served.
-        let mut other = server.connect();
-        other.cmd("EHLO other.test", "250");
-        other.cmd("NOOP", "250");
-        other.cmd("QUIT", "221");
-        let r = victim.reply();
-        assert!(
-            r.starts_with("451 4.3.0 Error: policy plugin failure"),
-            "round {round}: {r:?}\n{}",
-            server.log()
-        );
+        rcpt_fails_while_another_is_served(&server, &mut victim, &format!("round {round}"));
         victim.cmd("RSET", "250");
         let log = server.log();
         assert!(log.contains("deadline"), "round {round}: {log}");

@@ -524,10 +524,9 @@ fn check_imports(
         if name.starts_with("wasi:") {
             continue;
         }
-        let Some(rest) = name.strip_prefix("postern:mta/") else {
+        let Some(iface) = postern_interface(name) else {
             return Err(format!("imports `{name}`, which postern does not provide"));
         };
-        let iface = rest.split('@').next().unwrap_or(rest);
         match Capability::ALL.into_iter().find(|c| c.name() == iface) {
             Some(cap) if !spec.capabilities.contains(&cap) => {
                 return Err(format!(
@@ -548,14 +547,18 @@ fn check_imports(
 /// called without a fiber (see [`call`]).
 fn imports_never_wait(engine: &Engine, component: &Component) -> bool {
     component.component_type().imports(engine).all(|(name, _)| {
-        let iface = name
-            .strip_prefix("postern:mta/")
-            .map(|rest| rest.split('@').next().unwrap_or(rest));
         matches!(
-            iface,
+            postern_interface(name),
             Some("types" | "context" | "message" | "log" | "clock")
         )
     })
+}
+
+/// The interface an import names in postern's package, without its version
+/// (`"postern:mta/dns@0.1.0"` gives `"dns"`); `None` for any other package.
+fn postern_interface(import: &str) -> Option<&str> {
+    let rest = import.strip_prefix("postern:mta/")?;
+    rest.split('@').next()
 }
 
 /// A plugin's instance in its transaction's store.
