@@ -399,6 +399,9 @@ async fn serve(
             plugins: Arc::new(plugins),
         },
     ));
+    if let Err(e) = policy.start_housekeeper(tokio::runtime::Handle::current()) {
+        tracing::warn!("cannot start the plugin housekeeper (instances are made on demand): {e}");
+    }
 
     let dirs = QueueDirs::new(cfg.queue_directory());
     let (arrivals_tx, arrivals_rx) = mpsc::unbounded_channel();

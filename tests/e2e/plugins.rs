@@ -584,6 +584,51 @@ fn hot_reload_under_load_loses_nothing_and_keeps_the_old_set_on_failure() {
     assert!(server.stop());
 }
 
+/// Spare transactions are instantiated before any client comes, and a reload
+/// makes them stale: the first session after it runs the new plugins.
+#[test]
+fn spare_instances_are_made_ahead_and_never_outlive_a_reload() {
+    let dir = tempdir();
+    let plugins = dir.path().join("plugins");
+    install("postern_test_hostile", &plugins, "hostile.wasm");
+    install("postern_test_noop", &plugins, "gate.wasm");
+    let server = Server::start(
+        dir.path(),
+        &config_with(
+            dir.path(),
+            "",
+            "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\nconfig = { mode = \"ok\", say = \"instance made\" }\n\
+             [plugins.gate]\npath = \"gate.wasm\"\nconfig = { tag = \"[NEW]\" }\n\
+             [chains]\nrcpt = [\"h\"]\ndata = [\"gate\"]\n",
+        ),
+    );
+    // `h` runs `configure` in every instance (it is not frozen) and says so:
+    // one instance checked the load, the others are spares, made with no
+    // client connected.
+    let made = |server: &Server| server.log().matches("guest output: instance made").count();
+    let ahead = wait_for(Duration::from_secs(60), || {
+        (made(&server) >= 3).then_some(())
+    });
+    assert!(ahead.is_some(), "no spare made ahead:\n{}", server.log());
+    // The spares hold the no-op `gate`; the reload replaces it with a plugin
+    // that tags the subject, and the very next message must be tagged.
+    install("js-subject-tag", &plugins, "gate.wasm");
+    let reloaded = wait_for(Duration::from_secs(90), || {
+        server.log().contains("reloaded:").then_some(())
+    });
+    assert!(reloaded.is_some(), "{}", server.log());
+    let sent = server.smtplib(&["--to", "flow@localhost", "--subject", "first after reload"]);
+    assert!(sent[0].starts_with("OK "), "{sent:?}\n{}", server.log());
+    let files = server.wait_for_mail("flow", 1);
+    assert_eq!(
+        files.first().map(|f| subject_of(f)).as_deref(),
+        Some("[NEW] first after reload"),
+        "{}",
+        server.log()
+    );
+    assert!(server.stop());
+}
+
 /// What `postern plugin list` says about `server`.
 fn plugin_list(server: &Server) -> std::process::Output {
     Command::new(BIN)

@@ -14,6 +14,9 @@
 
 pub mod headers;
 pub mod reload;
+mod spare;
+
+pub use spare::SMTP_STAGES;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,6 +48,9 @@ pub struct Policy {
     /// Transactions whose message was just queued, by queue id, for its
     /// delivery to continue in ([`Policy::hand_over`]).
     handed: Mutex<HashMap<String, PolicyTxn>>,
+    /// Transactions made ahead, and the housekeeper that makes them and
+    /// drops finished ones ([`Policy::start_housekeeper`]).
+    spares: spare::Spares,
 }
 
 impl std::fmt::Debug for Policy {
@@ -96,6 +102,7 @@ impl Policy {
             current: ArcSwap::from_pointee(set),
             runtime,
             handed: Mutex::new(HashMap::new()),
+            spares: spare::Spares::default(),
         }
     }
 
@@ -124,6 +131,8 @@ impl Policy {
     /// Replaces the policy; transactions in flight keep the one they started with.
     pub fn replace(&self, set: PolicySet) {
         self.current.store(Arc::new(set));
+        // The spares are of the old policy: the housekeeper replaces them.
+        self.ask_refill();
     }
 
     /// Whether `stage` has a chain now (checked without taking a reference
@@ -147,7 +156,7 @@ impl Policy {
     /// retry or a delivery after a restart always does.
     pub fn hand_over(&self, queue_id: &str, txn: PolicyTxn) {
         if !txn.has_chain(Stage::Deliver) {
-            return;
+            return self.retire(txn);
         }
         let refused = match self.handed.lock() {
             Ok(mut handed) if handed.len() < MAX_HANDED_OVER => {
@@ -156,8 +165,10 @@ impl Policy {
             }
             _ => Some(txn),
         };
-        // Instances are dropped outside the lock.
-        drop(refused);
+        // Retired outside the lock.
+        if let Some(txn) = refused {
+            self.retire(txn);
+        }
     }
 
     /// The transaction handed over for `queue_id`, if any (it is removed).

@@ -238,17 +238,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         // Handed over before the spool announces the message to the queue
         // manager, which takes it back when the delivery starts; otherwise
         // the instances end here.
-        let handed = ptxn.filter(|_| nrcpt == 1 && !held).map(|p| {
-            self.ctx.policy.hand_over(id.as_str(), p);
-            id.clone()
-        });
+        let handed = match ptxn {
+            Some(p) if nrcpt == 1 && !held => {
+                self.ctx.policy.hand_over(id.as_str(), p);
+                Some(id.clone())
+            }
+            Some(p) => {
+                self.ctx.policy.retire(p);
+                None
+            }
+            None => None,
+        };
         let queued = self
             .ctx
             .spool
             .enqueue(id, envelope, received.into_bytes(), txn.body, held)
             .await;
-        if let (Err(_), Some(id)) = (&queued, handed) {
-            drop(self.ctx.policy.take_over(id.as_str()));
+        if let (Err(_), Some(id)) = (&queued, handed)
+            && let Some(p) = self.ctx.policy.take_over(id.as_str())
+        {
+            self.ctx.policy.retire(p);
         }
         match queued {
             Ok(id) => {

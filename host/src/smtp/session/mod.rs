@@ -146,7 +146,7 @@ pub struct Session<S> {
     ptxn: Option<PolicyTxn>,
     /// The first transaction's instances, being created while the client
     /// speaks its first commands ([`Session::warm_up`]).
-    warming: Option<tokio::task::JoinHandle<PolicyTxn>>,
+    warming: Option<policy::Warming>,
     /// With `smtpd_delay_reject = no`: the connect or helo chain's refusal,
     /// the answer to every later command but QUIT, RSET, NOOP and HELP.
     session_reject: Option<Reply>,
@@ -248,6 +248,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(()) => tracing::debug!(%peer, "disconnect"),
             Err(e) => tracing::debug!(%peer, "connection lost: {e}"),
         }
+        self.retire_instances();
         let _ = self.io.shutdown().await;
     }
 

@@ -17,8 +17,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Session, SessionMarks, Transaction};
 use crate::config::Stage;
 use crate::plugin::types::{ClientInfo, Edit, EnvelopeInfo, HookInput, Verdict};
-use crate::policy::{Decision, PolicyTxn};
+use crate::policy::{Decision, PolicyTxn, SMTP_STAGES};
 use crate::smtp::proto::{RcptTo, Reply};
+
+/// The first transaction's plugin instances, made ahead ([`Session::warm_up`]).
+pub(super) enum Warming {
+    /// A spare, ready.
+    Ready(PolicyTxn),
+    /// Being made in another task.
+    Making(tokio::task::JoinHandle<PolicyTxn>),
+}
 
 /// What a decision means for the command that triggered it.
 enum Gate {
@@ -31,7 +39,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// Ends the transaction: plugin instances are per transaction.
     pub(super) fn end_transaction(&mut self) {
         self.txn = None;
-        self.ptxn = None;
+        if let Some(ptxn) = self.ptxn.take() {
+            self.ctx.policy.retire(ptxn);
+        }
+    }
+
+    /// Hands every plugin instance the session still holds to the
+    /// housekeeper, at its end.
+    pub(super) fn retire_instances(&mut self) {
+        self.end_transaction();
+        match self.warming.take() {
+            Some(Warming::Ready(ptxn)) => self.ctx.policy.retire(ptxn),
+            // Dropped by the runtime when it ends.
+            Some(Warming::Making(_)) | None => {}
+        }
     }
 
     pub(super) fn client_info(&self) -> ClientInfo {
@@ -56,40 +77,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             })
     }
 
-    /// Starts creating the first transaction's plugin instances in another
-    /// task while the client greets and names its sender: a client's round
-    /// trips cost the server nothing, so the instances are ready (or nearly)
-    /// when the first chain runs. Same work as creating them on first use;
-    /// less latency for the client.
+    /// Gets the first transaction's plugin instances ready while the client
+    /// greets and names its sender: a spare made ahead
+    /// ([`crate::policy::Policy::spare`]), or else made now in another task.
+    /// A client's round trips cost the server nothing, so the instances are
+    /// ready (or nearly) when the first chain runs.
     pub(super) fn warm_up(&mut self) {
-        const SMTP: [Stage; 5] = [
-            Stage::Connect,
-            Stage::Helo,
-            Stage::Mail,
-            Stage::Rcpt,
-            Stage::Data,
-        ];
-        if self.ptxn.is_some() || !SMTP.iter().any(|s| self.ctx.policy.has_chain(*s)) {
+        let policy = &self.ctx.policy;
+        if self.ptxn.is_some() || !SMTP_STAGES.iter().any(|s| policy.has_chain(*s)) {
             return;
         }
-        let mut ptxn = self.ctx.policy.transaction();
-        self.warming = Some(tokio::spawn(async move {
-            ptxn.warm(&SMTP).await;
-            ptxn
-        }));
+        self.warming = Some(match policy.spare() {
+            Some(ptxn) => Warming::Ready(ptxn),
+            None => {
+                let mut ptxn = policy.transaction();
+                Warming::Making(tokio::spawn(async move {
+                    ptxn.warm(&SMTP_STAGES).await;
+                    ptxn
+                }))
+            }
+        });
     }
 
     /// Takes over the warmed-up instances, unless a reload replaced the
     /// policy they were made for.
     async fn adopt_warm(&mut self) {
-        let Some(warming) = self.warming.take() else {
-            return;
+        let ptxn = match self.warming.take() {
+            None => return,
+            Some(Warming::Ready(ptxn)) => ptxn,
+            Some(Warming::Making(task)) => match task.await {
+                Ok(ptxn) => ptxn,
+                Err(_) => return,
+            },
         };
-        if let Ok(ptxn) = warming.await
-            && self.ptxn.is_none()
-            && ptxn.is_current(&self.ctx.policy)
-        {
+        if self.ptxn.is_none() && ptxn.is_current(&self.ctx.policy) {
             self.ptxn = Some(ptxn);
+        } else {
+            self.ctx.policy.retire(ptxn);
         }
     }
 
@@ -100,7 +124,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             if !Stage::ALL.iter().any(|s| self.ctx.policy.has_chain(*s)) {
                 return None;
             }
-            self.ptxn = Some(self.ctx.policy.transaction());
+            let policy = &self.ctx.policy;
+            self.ptxn = Some(policy.spare().unwrap_or_else(|| policy.transaction()));
         }
         self.ptxn.as_mut().filter(|t| t.has_chain(stage))
     }

@@ -1,0 +1,169 @@
+//! Plugin instances made ahead and reset behind, while a CPU would idle.
+//!
+//! A transaction's plugin instances are created before its first chain runs
+//! and reset (their memory restored to the image) when it ends: together
+//! about as much CPU as the chain's calls. No client needs to wait for
+//! either. A housekeeper thread in Linux's idle scheduling class
+//! (`SCHED_IDLE`: it runs only when a CPU has nothing else to run) keeps a
+//! few transactions with the SMTP chains' plugins instantiated, ready for
+//! the next sessions ([`Policy::spare`]), and drops finished transactions
+//! ([`Policy::retire`]).
+//!
+//! Under full load it gets next to no CPU: the spares run out and its queue
+//! fills, and sessions create and drop their instances themselves, as they
+//! do without it. Spares of a policy that a reload replaced are never used.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::config::Stage;
+
+use super::{Policy, PolicyTxn};
+
+/// The stages of an SMTP transaction, whose plugins a spare has instantiated.
+pub const SMTP_STAGES: [Stage; 5] = [
+    Stage::Connect,
+    Stage::Helo,
+    Stage::Mail,
+    Stage::Rcpt,
+    Stage::Data,
+];
+
+/// Transactions kept ready.
+const SPARES: usize = 4;
+
+/// Finished transactions waiting to be dropped, at most; beyond, the caller
+/// drops its own.
+const RETIRING: usize = 64;
+
+/// Work for the housekeeper.
+enum Chore {
+    Retire(PolicyTxn),
+    Refill,
+}
+
+/// The spares and the housekeeper's queue (none until it starts).
+#[derive(Default)]
+pub(super) struct Spares {
+    ready: Mutex<Vec<PolicyTxn>>,
+    chores: OnceLock<SyncSender<Chore>>,
+    refill_asked: AtomicBool,
+}
+
+impl Policy {
+    /// Starts the housekeeper thread; `runtime` drives the plugins' async
+    /// instantiation. Without it (tests, tools), sessions create and drop
+    /// their own instances.
+    pub fn start_housekeeper(
+        self: &Arc<Self>,
+        runtime: tokio::runtime::Handle,
+    ) -> std::io::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(RETIRING);
+        if self.spares.chores.set(tx).is_err() {
+            return Ok(());
+        }
+        let policy = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("plugin-housekeeper".into())
+            .spawn(move || housekeep(&policy, &rx, &runtime))?;
+        self.ask_refill();
+        Ok(())
+    }
+
+    /// A transaction of the current policy whose SMTP plugins are already
+    /// instantiated, if one is ready.
+    pub fn spare(&self) -> Option<PolicyTxn> {
+        self.spares.chores.get()?;
+        // Never waits: the housekeeper may hold the lock, and wait for a CPU.
+        let taken = self.spares.ready.try_lock().ok()?.pop();
+        self.ask_refill();
+        match taken {
+            Some(txn) if txn.is_current(self) => Some(txn),
+            Some(stale) => {
+                self.retire(stale);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Ends `txn`: its instances are dropped by the housekeeper, or here when
+    /// there is none or its queue is full.
+    pub fn retire(&self, txn: PolicyTxn) {
+        if let Some(chores) = self.spares.chores.get() {
+            // Refused (full, or no housekeeper any more): dropped here.
+            let _ = chores.try_send(Chore::Retire(txn));
+        }
+    }
+
+    pub(super) fn ask_refill(&self) {
+        if let Some(chores) = self.spares.chores.get()
+            && !self.spares.refill_asked.swap(true, Ordering::AcqRel)
+            && chores.try_send(Chore::Refill).is_err()
+        {
+            self.spares.refill_asked.store(false, Ordering::Release);
+        }
+    }
+
+    /// Makes spares until there are [`SPARES`] of the current policy, and
+    /// drops those of a replaced one.
+    fn refill(&self, runtime: &tokio::runtime::Handle) {
+        self.spares.refill_asked.store(false, Ordering::Release);
+        let wanted = SMTP_STAGES.iter().any(|s| self.has_chain(*s));
+        loop {
+            let (stale, enough) = {
+                let mut ready = lock(&self.spares.ready);
+                let (current, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut *ready)
+                    .into_iter()
+                    .partition(|t| wanted && t.is_current(self));
+                *ready = current;
+                (stale, !wanted || ready.len() >= SPARES)
+            };
+            drop(stale);
+            if enough {
+                return;
+            }
+            let mut txn = self.transaction();
+            runtime.block_on(txn.warm(&SMTP_STAGES));
+            lock(&self.spares.ready).push(txn);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The housekeeper's loop: until the policy or its queue is gone.
+fn housekeep(policy: &Weak<Policy>, chores: &Receiver<Chore>, runtime: &tokio::runtime::Handle) {
+    run_only_when_idle();
+    while let Ok(chore) = chores.recv() {
+        match chore {
+            Chore::Retire(txn) => drop(txn),
+            Chore::Refill => match policy.upgrade() {
+                Some(policy) => policy.refill(runtime),
+                None => return,
+            },
+        }
+    }
+}
+
+/// Puts the calling thread in the idle scheduling class. Best effort: where
+/// it is refused, the thread keeps its priority and only saves latency.
+fn run_only_when_idle() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `sched_setscheduler` only reads `param`, a valid
+        // `sched_param` that outlives the call; pid 0 is the calling thread.
+        #[allow(unsafe_code)]
+        let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if set != 0 {
+            tracing::debug!(
+                "plugin housekeeper: SCHED_IDLE refused: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
