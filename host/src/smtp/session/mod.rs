@@ -144,8 +144,9 @@ pub struct Session<S> {
     improper_pipelining: bool,
     /// Plugin instances of the current transaction (created on first use).
     ptxn: Option<PolicyTxn>,
-    /// The first transaction's instances, being created while the client
-    /// speaks its first commands ([`Session::warm_up`]).
+    /// The first transaction's instances: a spare made ahead, or being
+    /// created while the client speaks its first commands
+    /// ([`Session::warm_up`]).
     warming: Option<policy::Warming>,
     /// With `smtpd_delay_reject = no`: the connect or helo chain's refusal,
     /// the answer to every later command but QUIT, RSET, NOOP and HELP.
