@@ -141,6 +141,12 @@ impl Policy {
         !self.current.load().chains.get(stage).is_empty()
     }
 
+    /// Whether any of `stages` has a chain now (one look at the policy).
+    pub fn has_any_chain(&self, stages: &[Stage]) -> bool {
+        let current = self.current.load();
+        stages.iter().any(|s| !current.chains.get(*s).is_empty())
+    }
+
     /// A transaction over the current policy.
     pub fn transaction(&self) -> PolicyTxn {
         PolicyTxn::new(self.snapshot())

@@ -110,7 +110,7 @@ impl Policy {
     /// drops those of a replaced one.
     fn refill(&self, runtime: &tokio::runtime::Handle) {
         self.spares.refill_asked.store(false, Ordering::Release);
-        let wanted = SMTP_STAGES.iter().any(|s| self.has_chain(*s));
+        let wanted = self.has_any_chain(&SMTP_STAGES);
         loop {
             let (stale, enough) = {
                 let mut ready = lock(&self.spares.ready);

@@ -84,7 +84,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// ready (or nearly) when the first chain runs.
     pub(super) fn warm_up(&mut self) {
         let policy = &self.ctx.policy;
-        if self.ptxn.is_some() || !SMTP_STAGES.iter().any(|s| policy.has_chain(*s)) {
+        if self.ptxn.is_some() || !policy.has_any_chain(&SMTP_STAGES) {
             return;
         }
         self.warming = Some(match policy.spare() {
@@ -121,7 +121,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// (an empty chain costs nothing).
     fn ptxn_for(&mut self, stage: Stage) -> Option<&mut PolicyTxn> {
         if self.ptxn.is_none() {
-            if !Stage::ALL.iter().any(|s| self.ctx.policy.has_chain(*s)) {
+            if !self.ctx.policy.has_any_chain(&Stage::ALL) {
                 return None;
             }
             let policy = &self.ctx.policy;
