@@ -167,3 +167,52 @@ fn run_only_when_idle() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// This process's housekeeper threads (Linux truncates names to 15 bytes).
+    fn housekeepers() -> usize {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim_end() == "plugin-housekee")
+            .count()
+    }
+
+    /// Finished transactions handed to the housekeeper do not keep their
+    /// policy alive, and the housekeeper ends with it.
+    #[test]
+    fn the_housekeeper_drops_what_it_is_given_and_ends_with_its_policy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = crate::plugin::PluginRuntime::new(dir.path(), &dir.path().join("cache"), &[])
+            .expect("plugin runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let policy = Arc::new(Policy::empty(runtime));
+        policy
+            .start_housekeeper(rt.handle().clone())
+            .expect("housekeeper");
+        assert_eq!(housekeepers(), 1);
+        for _ in 0..(2 * RETIRING) {
+            policy.retire(policy.transaction());
+        }
+        // No chain: nothing to keep spares of.
+        assert!(policy.spare().is_none());
+
+        let weak = Arc::downgrade(&policy);
+        drop(policy);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (weak.strong_count() > 0 || housekeepers() > 0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(weak.strong_count(), 0, "something keeps the policy");
+        assert_eq!(housekeepers(), 0, "the housekeeper outlives its policy");
+    }
+}
