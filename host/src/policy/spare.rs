@@ -199,6 +199,11 @@ mod tests {
         policy
             .start_housekeeper(rt.handle().clone())
             .expect("housekeeper");
+        // The thread names itself once it runs.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while housekeepers() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(housekeepers(), 1);
         for _ in 0..(2 * RETIRING) {
             policy.retire(policy.transaction());
