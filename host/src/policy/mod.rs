@@ -138,7 +138,7 @@ impl Policy {
     /// Whether `stage` has a chain now (checked without taking a reference
     /// count): without one, callers build no transaction and no inputs.
     pub fn has_chain(&self, stage: Stage) -> bool {
-        !self.current.load().chains.get(stage).is_empty()
+        self.has_any_chain(&[stage])
     }
 
     /// Whether any of `stages` has a chain now (one look at the policy).

@@ -121,10 +121,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// (an empty chain costs nothing).
     fn ptxn_for(&mut self, stage: Stage) -> Option<&mut PolicyTxn> {
         if self.ptxn.is_none() {
-            if !self.ctx.policy.has_any_chain(&Stage::ALL) {
+            let policy = &self.ctx.policy;
+            if !policy.has_any_chain(&Stage::ALL) {
                 return None;
             }
-            let policy = &self.ctx.policy;
             self.ptxn = Some(policy.spare().unwrap_or_else(|| policy.transaction()));
         }
         self.ptxn.as_mut().filter(|t| t.has_chain(stage))
