@@ -35,9 +35,10 @@
 #   * postern: built with "cargo build --release -p postern" (unless
 #     POSTERN_BIN is given), run as "postern run --config TMP/postern.toml";
 #     mail for user@bench.test lands in TMP/postern-data/mail/user/Maildir/new/.
-#   * Runs alternate between the two servers in the same script run (the
-#     order is flipped at every concurrency level), the Maildir is emptied and
-#     the queue allowed to drain between runs. Machine info and load average
+#   * Runs alternate between the servers in the same script run (who goes
+#     first moves on at every concurrency level and every round), the Maildir
+#     is emptied, the queue allowed to drain and the file system synced
+#     between runs. Machine info and load average
 #     before/after are printed because the machine may be noisy.
 #
 # USAGE
@@ -436,6 +437,9 @@ drain() {
         postern) clear_maildir "$PN_MAILDIR" ;;
         *) clear_maildir "$PL_MAILDIR" ;;
     esac
+    # The file system writes back what this run wrote and deleted now, not
+    # during the next server's run.
+    sync
 }
 
 # Send one message and check it really lands as a file (fail fast on misconfig).
@@ -482,10 +486,18 @@ median() {
 }
 
 declare -A ACC DEL USR SYS
-order=(postfix postern plugins)
+servers=(postfix postern plugins)
 for round in $(seq 1 "$ROUNDS"); do
     [ "$ROUNDS" -gt 1 ] && log "round $round of $ROUNDS"
+    level=0
     for s in $CONCURRENCY; do
+        # Who goes first moves on at every level and every round, so that
+        # over ROUNDS rounds (a multiple of 3) each server runs at each level
+        # as often first as second or third: running just after another
+        # server's run is not the same as running first.
+        first=$(( (round - 1 + level) % ${#servers[@]} ))
+        order=("${servers[@]:first}" "${servers[@]:0:first}")
+        level=$((level + 1))
         for name in "${order[@]}"; do
             case $name in
                 postfix) want postfix || continue
@@ -498,7 +510,6 @@ for round in $(seq 1 "$ROUNDS"); do
             ACC[$name,$s]+=" $RUN_ACC"; DEL[$name,$s]+=" $RUN_DEL"; USR[$name,$s]+=" $RUN_USER"; SYS[$name,$s]+=" $RUN_SYS"
             drain "$name"
         done
-        order=("${order[2]}" "${order[0]}" "${order[1]}") # rotate who goes first at the next level
     done
 done
 if [ "$ROUNDS" -gt 1 ]; then
@@ -509,6 +520,9 @@ if [ "$ROUNDS" -gt 1 ]; then
             "${key%,*}" "${key#*,}" "${ACC[$key]}" "${DEL[$key]}" "${USR[$key]}"
     done
 fi
+# Every round's figures, for the chain's cost round by round.
+declare -A ROUND_ACC ROUND_DEL
+for key in "${!ACC[@]}"; do ROUND_ACC[$key]=${ACC[$key]}; ROUND_DEL[$key]=${DEL[$key]}; done
 for key in "${!ACC[@]}"; do
     # shellcheck disable=SC2086 # the lists are space-separated on purpose
     { ACC[$key]=$(median ${ACC[$key]}); DEL[$key]=$(median ${DEL[$key]}); USR[$key]=$(median ${USR[$key]}); SYS[$key]=$(median ${SYS[$key]}); }
@@ -534,12 +548,37 @@ if want postern && [ "$PLUGIN_CHAIN" -gt 0 ]; then
     printf '%-11s | %-19s | %-19s | %-19s | %-19s | %-9s | %-9s\n' \
         concurrency "plain accepted/s" "plain delivered/s" "+plugins accepted/s" "+plugins delivered/s" "cost acc" "cost del"
     printf -- '%.0s-' $(seq 1 130); echo
+    cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }'; }
+    # paired_cost CHAIN PLAIN: the median over rounds of each round's cost
+    # (the chain's figure against the plain server's in the same round),
+    # which a drift of the machine's speed from round to round moves less.
+    paired_cost() {
+        awk -v a="$1" -v b="$2" 'BEGIN {
+            n = split(a, x, " "); split(b, y, " "); k = 0
+            for (i = 1; i <= n; i++)
+                if (x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/ && y[i] > 0) c[++k] = (1 - x[i] / y[i]) * 100
+            if (k == 0) { print "n/a"; exit }
+            for (i = 2; i <= k; i++) { v = c[i]; for (j = i - 1; j >= 1 && c[j] > v; j--) c[j + 1] = c[j]; c[j + 1] = v }
+            printf "%.1f%%", (k % 2 ? c[(k + 1) / 2] : (c[k / 2] + c[k / 2 + 1]) / 2) }'
+    }
     for s in $CONCURRENCY; do
         na=${ACC[postern,$s]:--}; nd=${DEL[postern,$s]:--}
         la=${ACC[plugins,$s]:--}; ld=${DEL[plugins,$s]:--}
-        cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }'; }
         printf '%-11s | %19s | %19s | %19s | %19s | %9s | %9s\n' "$s" "$na" "$nd" "$la" "$ld" "$(cost "$la" "$na")" "$(cost "$ld" "$nd")"
     done
+    if [ "$ROUNDS" -gt 1 ]; then
+        echo
+        echo "the chain's cost round by round (each round's chain figure against the plain server's"
+        echo "in the same round), and its median: less moved by the machine's speed drifting between rounds"
+        for s in $CONCURRENCY; do
+            costs=$(awk -v a="${ROUND_ACC[plugins,$s]}" -v b="${ROUND_ACC[postern,$s]}" 'BEGIN {
+                n = split(a, x, " "); split(b, y, " ")
+                for (i = 1; i <= n; i++) printf " %s", (x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/ && y[i] > 0) ? sprintf("%.1f%%", (1 - x[i] / y[i]) * 100) : "n/a" }')
+            printf '  c=%-4s accepted:%s  median %s, delivered: median %s\n' "$s" "$costs" \
+                "$(paired_cost "${ROUND_ACC[plugins,$s]}" "${ROUND_ACC[postern,$s]}")" \
+                "$(paired_cost "${ROUND_DEL[plugins,$s]}" "${ROUND_DEL[postern,$s]}")"
+        done
+    fi
     echo
     echo "server CPU per message (µs), from the start of the load to the last delivery; steadier"
     echo "than throughput on a shared machine. The chain's own work is user time (wasm); system"
