@@ -344,6 +344,97 @@ fn hostile_plugins_get_their_defined_outcome_and_the_server_keeps_serving() {
     assert!(server.stop());
 }
 
+/// Starts a server whose `stage` chain is one hostile plugin `h` in `mode`
+/// (acting at every hook); `extra` goes into the main configuration.
+fn hostile_at(dir: &std::path::Path, stage: &str, mode: &str, extra: &str) -> Server {
+    install("postern_test_hostile", &dir.join("plugins"), "hostile.wasm");
+    let plugins = format!(
+        "[plugins.h]\npath = \"hostile.wasm\"\ncapabilities = [\"dns\"]\nconfig = {{ mode = \"{mode}\" }}\n[chains]\n{stage} = [\"h\"]\n"
+    );
+    Server::start(dir, &config_with(dir, extra, &plugins))
+}
+
+/// Asserts that the next reply is exactly `expected` (one reply, once) and
+/// that the server then closes the connection.
+fn answered_once_then_closed(c: &mut Smtp, expected: &str, what: &str) {
+    assert_eq!(c.reply(), expected, "{what}");
+    assert!(c.closed(), "{what}: more after the last reply");
+}
+
+#[test]
+fn disconnect_and_reject_verdicts_answer_once_at_their_command() {
+    let go_away = "421 4.7.0 hostile: go away\r\n";
+    // At the rcpt stage.
+    let dir = tempdir();
+    let server = hostile_at(dir.path(), "rcpt", "disconnect", "");
+    let mut c = server.connect();
+    c.cmd("EHLO c.test", "250");
+    c.cmd("MAIL FROM:<a@example.org>", "250");
+    c.send(b"RCPT TO:<joe@localhost>\r\n");
+    answered_once_then_closed(&mut c, go_away, "rcpt");
+    assert!(server.stop());
+
+    // At the helo and mail stages without smtpd_delay_reject: at the command.
+    for (stage, lines) in [
+        ("helo", &["EHLO c.test"][..]),
+        ("mail", &["EHLO c.test", "MAIL FROM:<a@example.org>"][..]),
+    ] {
+        let dir = tempdir();
+        let server = hostile_at(
+            dir.path(),
+            stage,
+            "disconnect",
+            "smtpd_delay_reject = false\n",
+        );
+        let mut c = server.connect();
+        let (last, before) = lines.split_last().expect("a command");
+        for line in before {
+            c.cmd(line, "250");
+        }
+        c.send(format!("{last}\r\n").as_bytes());
+        answered_once_then_closed(&mut c, go_away, stage);
+        assert!(server.stop());
+    }
+
+    // With smtpd_delay_reject (the default) the connect, helo and mail
+    // chains answer the first RCPT: run while a client that waits for each
+    // reply composes its RCPT, or at the RCPT of a pipelining client. The
+    // same answer either way, and each chain runs once per transaction.
+    let dir = tempdir();
+    let server = hostile_at(dir.path(), "connect", "disconnect", "");
+    let mut waits = server.connect();
+    waits.cmd("EHLO c.test", "250");
+    waits.cmd("MAIL FROM:<a@example.org>", "250");
+    waits.send(b"RCPT TO:<joe@localhost>\r\n");
+    answered_once_then_closed(&mut waits, go_away, "connect, one command at a time");
+    let mut pipelines = server.connect();
+    pipelines.cmd("EHLO c.test", "250");
+    pipelines.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<joe@localhost>\r\n");
+    assert!(pipelines.reply().starts_with("250"), "MAIL");
+    answered_once_then_closed(&mut pipelines, go_away, "connect, pipelined");
+    assert!(server.stop());
+
+    let dir = tempdir();
+    let server = hostile_at(dir.path(), "mail", "reject", "");
+    let rejected = "554 5.7.1 hostile: rejected\r\n";
+    let mut c = server.connect();
+    c.cmd("EHLO c.test", "250");
+    c.cmd("MAIL FROM:<a@example.org>", "250");
+    assert_eq!(c.cmd("RCPT TO:<joe@localhost>", "554"), rejected);
+    assert_eq!(c.cmd("RCPT TO:<root@localhost>", "554"), rejected);
+    c.cmd("RSET", "250");
+    c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<joe@localhost>\r\nRCPT TO:<root@localhost>\r\n");
+    assert!(c.reply().starts_with("250"), "MAIL");
+    assert_eq!(c.reply(), rejected);
+    assert_eq!(c.reply(), rejected);
+    c.cmd("QUIT", "221");
+    let list = plugin_list(&server);
+    let text = String::from_utf8_lossy(&list.stdout);
+    let (row, cols) = plugin_row(&text, "h");
+    assert_eq!(cols[4], "2", "one mail-stage call per transaction: {row}");
+    assert!(server.stop());
+}
+
 #[test]
 fn a_plugin_called_without_a_fiber_that_spins_is_stopped_then_runs_on_fibers() {
     // It imports nothing that can wait, so its instances are created and

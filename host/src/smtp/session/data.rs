@@ -154,9 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         if let Err(r) = self.data_gate().await {
             tracing::info!(peer = %self.peer, "message refused by policy: {} {}", r.code, r.text);
             self.end_transaction();
-            if !matches!(self.state, State::Closed) {
-                self.reply(r);
-            }
+            self.reply(r);
             return;
         }
         let Some(mut txn) = self.txn.take() else {

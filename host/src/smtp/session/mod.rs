@@ -104,9 +104,9 @@ struct Transaction {
     hold: Option<String>,
     /// Header edits from the stages before DATA, applied when queueing.
     edits: Vec<Edit>,
-    /// The connect/helo/mail chains' result, run at the first RCPT
-    /// (`smtpd_delay_reject`); every RCPT gets the same refusal.
-    pre_rcpt: Option<Option<Reply>>,
+    /// The connect/helo/mail chains' verdict (`smtpd_delay_reject`), run
+    /// at the first RCPT or just before it; every RCPT gets the same refusal.
+    pre_rcpt: Option<policy::Gate>,
 }
 
 impl Transaction {
@@ -286,6 +286,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 return self.flush().await;
             }
             self.flush().await?;
+            self.ahead_of_rcpt().await;
             let room = MAX_BUFFERED_BYTES
                 .saturating_sub(self.rbuf.len())
                 .min(chunk.len());

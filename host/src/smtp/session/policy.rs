@@ -14,7 +14,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Session, SessionMarks, Transaction};
+use super::{Session, SessionMarks, State, Transaction};
 use crate::config::Stage;
 use crate::plugin::types::{ClientInfo, Edit, EnvelopeInfo, HookInput, Verdict};
 use crate::policy::{Decision, PolicyTxn, SMTP_STAGES};
@@ -29,7 +29,8 @@ pub(super) enum Warming {
 }
 
 /// What a decision means for the command that triggered it.
-enum Gate {
+#[derive(Debug, Clone)]
+pub(super) enum Gate {
     Pass,
     Refuse(Reply),
     Close(Reply),
@@ -186,11 +187,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     fn gate(&mut self, stage: Stage, d: Option<Decision>) -> Result<(), Reply> {
-        match d.map_or(Gate::Pass, |d| self.apply(stage, d)) {
+        let gate = d.map_or(Gate::Pass, |d| self.apply(stage, d));
+        self.pass(gate)
+    }
+
+    /// What a gate means for the command: on `Close`, the command's handler
+    /// sends the reply (once) and the session ends after it.
+    fn pass(&mut self, gate: Gate) -> Result<(), Reply> {
+        match gate {
             Gate::Pass => Ok(()),
             Gate::Refuse(r) => Err(r),
             Gate::Close(r) => {
-                self.close_with(r.clone());
+                self.state = State::Closed;
                 Err(r)
             }
         }
@@ -236,36 +244,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.gate(Stage::Mail, d)
     }
 
-    /// At RCPT: the delayed chains once per transaction, then the rcpt chain.
+    /// At RCPT: the delayed chains' verdict (run once per transaction), then
+    /// the rcpt chain.
     pub(super) async fn rcpt_gate(&mut self, rcpt: &str) -> Result<(), Reply> {
         if self.cfg().smtpd_delay_reject {
-            let cached = self.txn.as_ref().and_then(|t| t.pre_rcpt.clone());
-            let pre = match cached {
-                Some(result) => result,
-                None => {
-                    let mut result = None;
-                    for stage in [Stage::Connect, Stage::Helo, Stage::Mail] {
-                        if stage == Stage::Helo && self.greeting.is_none() {
-                            continue;
-                        }
-                        let d = self.run_chain(stage, None).await;
-                        if let Err(r) = self.gate(stage, d) {
-                            result = Some(r);
-                            break;
-                        }
-                    }
-                    if let Some(t) = self.txn.as_mut() {
-                        t.pre_rcpt = Some(result.clone());
-                    }
-                    result
-                }
+            let gate = match self.txn.as_ref().and_then(|t| t.pre_rcpt.clone()) {
+                Some(gate) => gate,
+                None => self.delayed_chains().await,
             };
-            if let Some(r) = pre {
-                return Err(r);
-            }
+            self.pass(gate)?;
         }
         let d = self.run_chain(Stage::Rcpt, Some(rcpt)).await;
         self.gate(Stage::Rcpt, d)
+    }
+
+    /// With `smtpd_delay_reject`: runs the connect, helo and mail chains in
+    /// that order, applying each one's marks and edits to the transaction,
+    /// until one refuses. The verdict is kept for every RCPT of the
+    /// transaction.
+    async fn delayed_chains(&mut self) -> Gate {
+        let mut gate = Gate::Pass;
+        for stage in [Stage::Connect, Stage::Helo, Stage::Mail] {
+            if stage == Stage::Helo && self.greeting.is_none() {
+                continue;
+            }
+            if let Some(d) = self.run_chain(stage, None).await {
+                gate = self.apply(stage, d);
+                if !matches!(gate, Gate::Pass) {
+                    break;
+                }
+            }
+        }
+        if let Some(t) = self.txn.as_mut() {
+            t.pre_rcpt = Some(gate.clone());
+        }
+        gate
+    }
+
+    /// Runs the delayed chains (`smtpd_delay_reject`) while an ESMTP client
+    /// that has had its MAIL accepted and has sent nothing more composes its
+    /// first RCPT: their inputs (the client, its HELO name, the sender) are
+    /// final by then, the client's round trip costs the server nothing, and
+    /// the RCPT is answered sooner. The verdict still answers the RCPT. A
+    /// pipelining client (RCPT already buffered) gets them at RCPT, as
+    /// before.
+    pub(super) async fn ahead_of_rcpt(&mut self) {
+        let ready = self.cfg().smtpd_delay_reject
+            && matches!(self.state, State::Command)
+            && self.rbuf.is_empty()
+            && self.greeting.as_ref().is_some_and(|g| g.esmtp)
+            && self
+                .txn
+                .as_ref()
+                .is_some_and(|t| t.pre_rcpt.is_none() && t.rcpts.is_empty());
+        if ready
+            && self
+                .ctx
+                .policy
+                .has_any_chain(&[Stage::Connect, Stage::Helo, Stage::Mail])
+        {
+            self.delayed_chains().await;
+        }
     }
 
     /// At the end of data: the data chain over the whole message.

@@ -17,7 +17,11 @@
 //!     continues. Calling the import is what makes this component import
 //!     the `dns` capability (in every mode: one component has all modes), so
 //!     loading it without granting `dns` must fail;
-//!   - `"config-error"`: `configure` fails with "hostile: config-error mode".
+//!   - `"config-error"`: `configure` fails with "hostile: config-error mode";
+//!   - `"reject"`: rejects with `554 5.7.1 hostile: rejected` (a
+//!     well-formed verdict);
+//!   - `"disconnect"`: answers `421 4.7.0 hostile: go away` and ends the
+//!     session (a well-formed verdict).
 //! - `hooks`: where the mode acts, among `"configure"`, `"connect"`,
 //!   `"helo"`, `"mail"`, `"rcpt"`, `"data"`, `"deliver"`. Default: every hook
 //!   but `"configure"`. With `"configure"` the mode acts when `configure` runs:
@@ -48,6 +52,8 @@ enum Mode {
     BadVerdict,
     Dns,
     ConfigError,
+    Reject,
+    Disconnect,
 }
 
 impl Mode {
@@ -60,6 +66,8 @@ impl Mode {
             "bad-verdict" => Mode::BadVerdict,
             "dns" => Mode::Dns,
             "config-error" => Mode::ConfigError,
+            "reject" => Mode::Reject,
+            "disconnect" => Mode::Disconnect,
             other => return Err(format!("setting `mode`: unknown mode {other:?}")),
         })
     }
@@ -186,6 +194,8 @@ impl Hostile {
             Mode::Alloc => hoard(),
             Mode::Trap => trap(),
             Mode::BadVerdict => bad_verdict(),
+            Mode::Reject => Outcome::reject(554, "5.7.1", "hostile: rejected"),
+            Mode::Disconnect => Outcome::disconnect(421, "4.7.0", "hostile: go away"),
             Mode::Dns => match dns::lookup_a(&self.name) {
                 Ok(addrs) if !addrs.is_empty() => {
                     let text = format!("hostile: {} has A {}", self.name, addrs.join(","));
