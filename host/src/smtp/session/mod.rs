@@ -271,6 +271,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
         let banner = Reply::greeting(&self.cfg().smtpd_banner);
         self.reply(banner);
+        // The greeting goes out first: the plugin instances are got ready
+        // while the client answers it.
+        self.flush().await?;
         self.warm_up();
         let timeout = self.cfg().smtpd_timeout;
         let mut stopping = *shutdown.borrow();
