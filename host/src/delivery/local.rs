@@ -207,7 +207,8 @@ impl LocalDelivery {
         };
         // Delivery runs on a blocking thread; the plugin call is async.
         let d = tokio::runtime::Handle::current().block_on(ptxn.run(&input));
-        self.policy.retire(ptxn);
+        // Its instances go to the housekeeper.
+        drop(ptxn);
         let who = d.by.unwrap_or_else(|| "policy".to_owned());
         let why = |r: &Reply| {
             let code = r.enhanced.map_or_else(String::new, |e| format!("{e} "));

@@ -884,6 +884,20 @@ impl Instances {
         &self.set
     }
 
+    /// Whether no instance was made (there is nothing to drop).
+    pub fn is_empty(&self) -> bool {
+        self.store.is_none()
+    }
+
+    /// Moves the instances out, leaving none.
+    pub fn take(&mut self) -> Instances {
+        Instances {
+            set: self.set.clone(),
+            store: self.store.take(),
+            live: std::mem::take(&mut self.live),
+        }
+    }
+
     /// Creates `plugin`'s instance ahead of its first call. A failure is not
     /// reported here: the first call tries again and reports it.
     pub async fn warm(&mut self, plugin: &str) {

@@ -147,9 +147,12 @@ impl Policy {
         stages.iter().any(|s| !current.chains.get(*s).is_empty())
     }
 
-    /// A transaction over the current policy.
+    /// A transaction over the current policy, whose instances the
+    /// housekeeper drops when it ends (if there is one).
     pub fn transaction(&self) -> PolicyTxn {
-        PolicyTxn::new(self.snapshot())
+        let mut txn = PolicyTxn::new(self.snapshot());
+        txn.retire_to = self.retire_to();
+        txn
     }
 
     /// Keeps the transaction that accepted message `queue_id` for the
@@ -162,7 +165,7 @@ impl Policy {
     /// retry or a delivery after a restart always does.
     pub fn hand_over(&self, queue_id: &str, txn: PolicyTxn) {
         if !txn.has_chain(Stage::Deliver) {
-            return self.retire(txn);
+            return;
         }
         let refused = match self.handed.lock() {
             Ok(mut handed) if handed.len() < MAX_HANDED_OVER => {
@@ -171,10 +174,8 @@ impl Policy {
             }
             _ => Some(txn),
         };
-        // Retired outside the lock.
-        if let Some(txn) = refused {
-            self.retire(txn);
-        }
+        // Ended outside the lock.
+        drop(refused);
     }
 
     /// The transaction handed over for `queue_id`, if any (it is removed).
@@ -184,31 +185,45 @@ impl Policy {
 }
 
 /// The policy side of one SMTP transaction (or one delivery): a snapshot and
-/// the plugin instances created for it.
+/// the plugin instances created for it. When it ends (is dropped, wherever
+/// that is), its instances go to the housekeeper, which resets them off the
+/// sessions' and deliveries' paths; without one they are dropped there.
 #[derive(Debug)]
 pub struct PolicyTxn {
     set: Arc<PolicySet>,
     instances: Instances,
     traced: bool,
+    /// The housekeeper's queue ([`Policy::start_housekeeper`]).
+    retire_to: Option<spare::RetireTo>,
+}
+
+impl Drop for PolicyTxn {
+    fn drop(&mut self) {
+        if let Some(to) = &self.retire_to
+            && !self.instances.is_empty()
+        {
+            to.retire(self.instances.take());
+        }
+    }
 }
 
 impl PolicyTxn {
-    /// A transaction over `set`.
+    /// A transaction over `set`, whose instances are dropped where it ends.
     pub fn new(set: Arc<PolicySet>) -> Self {
         let instances = Instances::new(set.plugins.clone());
         PolicyTxn {
             set,
             instances,
             traced: false,
+            retire_to: None,
         }
     }
 
     /// The same, recording every step in [`Decision::trace`] (`postern filter-test`).
     pub fn traced(set: Arc<PolicySet>) -> Self {
-        PolicyTxn {
-            traced: true,
-            ..PolicyTxn::new(set)
-        }
+        let mut txn = PolicyTxn::new(set);
+        txn.traced = true;
+        txn
     }
 
     /// Whether `stage` has any step.
@@ -240,6 +255,7 @@ impl PolicyTxn {
             set,
             instances,
             traced,
+            ..
         } = self;
         let steps = set.chains.get(stage);
         if steps.is_empty() {

@@ -6,8 +6,9 @@
 //! either. A housekeeper thread in Linux's idle scheduling class
 //! (`SCHED_IDLE`: it runs only when a CPU has nothing else to run) keeps a
 //! few transactions with the SMTP chains' plugins instantiated, ready for
-//! the next sessions ([`Policy::spare`]), and drops finished transactions
-//! ([`Policy::retire`]).
+//! the next sessions ([`Policy::spare`]), and drops the instances of
+//! finished transactions (a [`PolicyTxn`] of the policy hands them over when
+//! it is dropped, wherever that is).
 //!
 //! Under full load it gets next to no CPU: the spares run out and its queue
 //! fills, and sessions create and drop their instances themselves, as they
@@ -18,6 +19,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::config::Stage;
+use crate::plugin::Instances;
 
 use super::{Policy, PolicyTxn};
 
@@ -39,8 +41,26 @@ const RETIRING: usize = 64;
 
 /// Work for the housekeeper.
 enum Chore {
-    Retire(PolicyTxn),
+    Retire(Instances),
     Refill,
+}
+
+/// Where a transaction's instances go when it ends: the housekeeper's queue.
+#[derive(Clone)]
+pub(super) struct RetireTo(SyncSender<Chore>);
+
+impl std::fmt::Debug for RetireTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetireTo")
+    }
+}
+
+impl RetireTo {
+    /// Hands `instances` to the housekeeper; when its queue is full (or it
+    /// is gone), they are dropped here.
+    pub(super) fn retire(&self, instances: Instances) {
+        let _ = self.0.try_send(Chore::Retire(instances));
+    }
 }
 
 /// The spares and the housekeeper's queue (none until it starts).
@@ -78,23 +98,13 @@ impl Policy {
         // Never waits: the housekeeper may hold the lock, and wait for a CPU.
         let taken = self.spares.ready.try_lock().ok()?.pop();
         self.ask_refill();
-        match taken {
-            Some(txn) if txn.is_current(self) => Some(txn),
-            Some(stale) => {
-                self.retire(stale);
-                None
-            }
-            None => None,
-        }
+        // A stale spare ends here: its instances go back to the housekeeper.
+        taken.filter(|txn| txn.is_current(self))
     }
 
-    /// Ends `txn`: its instances are dropped by the housekeeper, or here when
-    /// there is none or its queue is full.
-    pub fn retire(&self, txn: PolicyTxn) {
-        if let Some(chores) = self.spares.chores.get() {
-            // Refused (full, or no housekeeper any more): dropped here.
-            let _ = chores.try_send(Chore::Retire(txn));
-        }
+    /// The housekeeper's queue, for a new transaction (none until it starts).
+    pub(super) fn retire_to(&self) -> Option<RetireTo> {
+        self.spares.chores.get().cloned().map(RetireTo)
     }
 
     pub(super) fn ask_refill(&self) {
@@ -140,7 +150,7 @@ fn housekeep(policy: &Weak<Policy>, chores: &Receiver<Chore>, runtime: &tokio::r
     run_only_when_idle();
     while let Ok(chore) = chores.recv() {
         match chore {
-            Chore::Retire(txn) => drop(txn),
+            Chore::Retire(instances) => drop(instances),
             Chore::Refill => match policy.upgrade() {
                 Some(policy) => policy.refill(runtime),
                 None => return,
@@ -183,6 +193,58 @@ mod tests {
             .count()
     }
 
+    /// A transaction of a policy with a housekeeper hands its instances to
+    /// the housekeeper's queue when it is dropped; one without, and one
+    /// that made no instance, hand over nothing.
+    #[test]
+    fn a_transaction_hands_its_instances_over_when_it_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "data_directory = \"{}\"\n[plugins.hc]\npath = \"builtin:header-checks\"\ncapabilities = [\"log\"]\n[chains]\ndata = [\"hc\"]\n",
+            dir.path().display()
+        );
+        let cfg = crate::config::Config::parse(&text, "test.toml").expect("config");
+        let runtime = crate::plugin::PluginRuntime::new(dir.path(), &dir.path().join("cache"), &[])
+            .expect("plugin runtime");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let plugins = rt.block_on(runtime.load(&cfg, None)).expect("load");
+        let policy = Policy::new(
+            runtime,
+            super::super::PolicySet {
+                chains: cfg.chains.clone(),
+                plugins: Arc::new(plugins),
+            },
+        );
+        let warm = |txn: &mut PolicyTxn| {
+            rt.block_on(txn.warm(&[Stage::Data]));
+            assert!(!txn.instances.is_empty());
+        };
+        // No housekeeper yet: dropped where it ends.
+        let mut alone = policy.transaction();
+        warm(&mut alone);
+        assert!(alone.retire_to.is_none());
+        drop(alone);
+
+        // A queue of the test's own stands in for the housekeeper's thread.
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        assert!(policy.spares.chores.set(tx).is_ok());
+        let mut txn = policy.transaction();
+        warm(&mut txn);
+        drop(txn);
+        match rx.try_recv() {
+            Ok(Chore::Retire(instances)) => assert!(!instances.is_empty()),
+            _ => panic!("the instances were not handed over"),
+        }
+        drop(policy.transaction());
+        assert!(
+            rx.try_recv().is_err(),
+            "an empty transaction was handed over"
+        );
+    }
+
     /// Finished transactions handed to the housekeeper do not keep their
     /// policy alive, and the housekeeper ends with it.
     #[test]
@@ -205,9 +267,15 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(housekeepers(), 1);
+        let chores = policy.spares.chores.get().expect("the queue").clone();
         for _ in 0..(2 * RETIRING) {
-            policy.retire(policy.transaction());
+            let _ = chores.try_send(Chore::Retire(Instances::new(
+                policy.snapshot().plugins.clone(),
+            )));
         }
+        drop(chores);
+        // Transactions hand their instances over when they end.
+        assert!(policy.transaction().retire_to.is_some());
         // No chain: nothing to keep spares of.
         assert!(policy.spare().is_none());
 

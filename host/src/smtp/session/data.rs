@@ -241,21 +241,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 self.ctx.policy.hand_over(id.as_str(), p);
                 Some(id.clone())
             }
-            Some(p) => {
-                self.ctx.policy.retire(p);
-                None
-            }
-            None => None,
+            _ => None,
         };
         let queued = self
             .ctx
             .spool
             .enqueue(id, envelope, received.into_bytes(), txn.body, held)
             .await;
-        if let (Err(_), Some(id)) = (&queued, handed)
-            && let Some(p) = self.ctx.policy.take_over(id.as_str())
-        {
-            self.ctx.policy.retire(p);
+        if let (Err(_), Some(id)) = (&queued, handed) {
+            // Not queued: its delivery will not come for the instances.
+            drop(self.ctx.policy.take_over(id.as_str()));
         }
         match queued {
             Ok(id) => {

@@ -37,23 +37,18 @@ pub(super) enum Gate {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    /// Ends the transaction: plugin instances are per transaction.
+    /// Ends the transaction: plugin instances are per transaction (they go
+    /// to the housekeeper).
     pub(super) fn end_transaction(&mut self) {
         self.txn = None;
-        if let Some(ptxn) = self.ptxn.take() {
-            self.ctx.policy.retire(ptxn);
-        }
+        self.ptxn = None;
     }
 
-    /// Hands every plugin instance the session still holds to the
-    /// housekeeper, at its end.
+    /// Ends every plugin transaction the session still holds, at its end
+    /// (one still being made ends with its task).
     pub(super) fn retire_instances(&mut self) {
         self.end_transaction();
-        match self.warming.take() {
-            Some(Warming::Ready(ptxn)) => self.ctx.policy.retire(ptxn),
-            // Dropped by the runtime when it ends.
-            Some(Warming::Making(_)) | None => {}
-        }
+        self.warming = None;
     }
 
     pub(super) fn client_info(&self) -> ClientInfo {
@@ -111,10 +106,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Err(_) => return,
             },
         };
+        // Otherwise it ends here.
         if self.ptxn.is_none() && ptxn.is_current(&self.ctx.policy) {
             self.ptxn = Some(ptxn);
-        } else {
-            self.ctx.policy.retire(ptxn);
         }
     }
 
