@@ -549,17 +549,19 @@ if want postern && [ "$PLUGIN_CHAIN" -gt 0 ]; then
         concurrency "plain accepted/s" "plain delivered/s" "+plugins accepted/s" "+plugins delivered/s" "cost acc" "cost del"
     printf -- '%.0s-' $(seq 1 130); echo
     cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.1f%%", (1 - a / b) * 100; else print "n/a" }'; }
-    # paired_cost CHAIN PLAIN: the median over rounds of each round's cost
-    # (the chain's figure against the plain server's in the same round),
-    # which a drift of the machine's speed from round to round moves less.
-    paired_cost() {
+    # round_costs CHAIN PLAIN: each round's cost (the chain's figure against
+    # the plain server's in the same round) and their median, which a drift
+    # of the machine's speed from round to round moves less.
+    round_costs() {
         awk -v a="$1" -v b="$2" 'BEGIN {
             n = split(a, x, " "); split(b, y, " "); k = 0
             for (i = 1; i <= n; i++)
-                if (x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/ && y[i] > 0) c[++k] = (1 - x[i] / y[i]) * 100
-            if (k == 0) { print "n/a"; exit }
+                if (x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/ && y[i] > 0) {
+                    c[++k] = (1 - x[i] / y[i]) * 100; printf "%.1f%% ", c[k]
+                } else printf "n/a "
+            if (k == 0) { print "(median n/a)"; exit }
             for (i = 2; i <= k; i++) { v = c[i]; for (j = i - 1; j >= 1 && c[j] > v; j--) c[j + 1] = c[j]; c[j + 1] = v }
-            printf "%.1f%%", (k % 2 ? c[(k + 1) / 2] : (c[k / 2] + c[k / 2 + 1]) / 2) }'
+            printf "(median %.1f%%)", (k % 2 ? c[(k + 1) / 2] : (c[k / 2] + c[k / 2 + 1]) / 2) }'
     }
     for s in $CONCURRENCY; do
         na=${ACC[postern,$s]:--}; nd=${DEL[postern,$s]:--}
@@ -571,12 +573,9 @@ if want postern && [ "$PLUGIN_CHAIN" -gt 0 ]; then
         echo "the chain's cost round by round (each round's chain figure against the plain server's"
         echo "in the same round), and its median: less moved by the machine's speed drifting between rounds"
         for s in $CONCURRENCY; do
-            costs=$(awk -v a="${ROUND_ACC[plugins,$s]}" -v b="${ROUND_ACC[postern,$s]}" 'BEGIN {
-                n = split(a, x, " "); split(b, y, " ")
-                for (i = 1; i <= n; i++) printf " %s", (x[i] ~ /^[0-9.]+$/ && y[i] ~ /^[0-9.]+$/ && y[i] > 0) ? sprintf("%.1f%%", (1 - x[i] / y[i]) * 100) : "n/a" }')
-            printf '  c=%-4s accepted:%s  median %s, delivered: median %s\n' "$s" "$costs" \
-                "$(paired_cost "${ROUND_ACC[plugins,$s]}" "${ROUND_ACC[postern,$s]}")" \
-                "$(paired_cost "${ROUND_DEL[plugins,$s]}" "${ROUND_DEL[postern,$s]}")"
+            printf '  c=%-4s accepted: %s; delivered: %s\n' "$s" \
+                "$(round_costs "${ROUND_ACC[plugins,$s]}" "${ROUND_ACC[postern,$s]}")" \
+                "$(round_costs "${ROUND_DEL[plugins,$s]}" "${ROUND_DEL[postern,$s]}")"
         done
     fi
     echo

@@ -364,52 +364,46 @@ fn answered_once_then_closed(c: &mut Smtp, expected: &str, what: &str) {
 #[test]
 fn disconnect_and_reject_verdicts_answer_once_at_their_command() {
     let go_away = "421 4.7.0 hostile: go away\r\n";
-    // At the rcpt stage.
-    let dir = tempdir();
-    let server = hostile_at(dir.path(), "rcpt", "disconnect", "");
-    let mut c = server.connect();
-    c.cmd("EHLO c.test", "250");
-    c.cmd("MAIL FROM:<a@example.org>", "250");
-    c.send(b"RCPT TO:<joe@localhost>\r\n");
-    answered_once_then_closed(&mut c, go_away, "rcpt");
-    assert!(server.stop());
-
-    // At the helo and mail stages without smtpd_delay_reject: at the command.
-    for (stage, lines) in [
-        ("helo", &["EHLO c.test"][..]),
-        ("mail", &["EHLO c.test", "MAIL FROM:<a@example.org>"][..]),
+    let no_delay = "smtpd_delay_reject = false\n";
+    let (ehlo, mail, rcpt) = (
+        "EHLO c.test",
+        "MAIL FROM:<a@example.org>",
+        "RCPT TO:<joe@localhost>",
+    );
+    // A client that waits for each reply: the verdict answers the last
+    // command. Without smtpd_delay_reject, the helo and mail chains answer
+    // their own commands; with it (the default), the connect chain answers
+    // the first RCPT, run while the client composes it.
+    for (stage, extra, lines, what) in [
+        ("rcpt", "", &[ehlo, mail, rcpt][..], "rcpt"),
+        ("helo", no_delay, &[ehlo][..], "helo"),
+        ("mail", no_delay, &[ehlo, mail][..], "mail"),
+        (
+            "connect",
+            "",
+            &[ehlo, mail, rcpt][..],
+            "connect, one command at a time",
+        ),
     ] {
         let dir = tempdir();
-        let server = hostile_at(
-            dir.path(),
-            stage,
-            "disconnect",
-            "smtpd_delay_reject = false\n",
-        );
+        let server = hostile_at(dir.path(), stage, "disconnect", extra);
         let mut c = server.connect();
         let (last, before) = lines.split_last().expect("a command");
         for line in before {
             c.cmd(line, "250");
         }
         c.send(format!("{last}\r\n").as_bytes());
-        answered_once_then_closed(&mut c, go_away, stage);
+        answered_once_then_closed(&mut c, go_away, what);
         assert!(server.stop());
     }
 
-    // With smtpd_delay_reject (the default) the connect, helo and mail
-    // chains answer the first RCPT: run while a client that waits for each
-    // reply composes its RCPT, or at the RCPT of a pipelining client. The
-    // same answer either way, and each chain runs once per transaction.
+    // The same answer at the RCPT of a pipelining client, and each chain
+    // runs once per transaction.
     let dir = tempdir();
     let server = hostile_at(dir.path(), "connect", "disconnect", "");
-    let mut waits = server.connect();
-    waits.cmd("EHLO c.test", "250");
-    waits.cmd("MAIL FROM:<a@example.org>", "250");
-    waits.send(b"RCPT TO:<joe@localhost>\r\n");
-    answered_once_then_closed(&mut waits, go_away, "connect, one command at a time");
     let mut pipelines = server.connect();
-    pipelines.cmd("EHLO c.test", "250");
-    pipelines.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<joe@localhost>\r\n");
+    pipelines.cmd(ehlo, "250");
+    pipelines.send(format!("{mail}\r\n{rcpt}\r\n").as_bytes());
     assert!(pipelines.reply().starts_with("250"), "MAIL");
     answered_once_then_closed(&mut pipelines, go_away, "connect, pipelined");
     assert!(server.stop());
@@ -418,9 +412,9 @@ fn disconnect_and_reject_verdicts_answer_once_at_their_command() {
     let server = hostile_at(dir.path(), "mail", "reject", "");
     let rejected = "554 5.7.1 hostile: rejected\r\n";
     let mut c = server.connect();
-    c.cmd("EHLO c.test", "250");
-    c.cmd("MAIL FROM:<a@example.org>", "250");
-    assert_eq!(c.cmd("RCPT TO:<joe@localhost>", "554"), rejected);
+    c.cmd(ehlo, "250");
+    c.cmd(mail, "250");
+    assert_eq!(c.cmd(rcpt, "554"), rejected);
     assert_eq!(c.cmd("RCPT TO:<root@localhost>", "554"), rejected);
     c.cmd("RSET", "250");
     c.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<joe@localhost>\r\nRCPT TO:<root@localhost>\r\n");

@@ -249,7 +249,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(()) => tracing::debug!(%peer, "disconnect"),
             Err(e) => tracing::debug!(%peer, "connection lost: {e}"),
         }
-        self.retire_instances();
+        // The session's plugin transactions end with it (their instances go
+        // to the housekeeper).
         let _ = self.io.shutdown().await;
     }
 

@@ -28,6 +28,9 @@ pub(super) enum Warming {
     Making(tokio::task::JoinHandle<PolicyTxn>),
 }
 
+/// The chains `smtpd_delay_reject` runs at the first RCPT, in this order.
+const DELAYED: [Stage; 3] = [Stage::Connect, Stage::Helo, Stage::Mail];
+
 /// What a decision means for the command that triggered it.
 #[derive(Debug, Clone)]
 pub(super) enum Gate {
@@ -42,13 +45,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub(super) fn end_transaction(&mut self) {
         self.txn = None;
         self.ptxn = None;
-    }
-
-    /// Ends every plugin transaction the session still holds, at its end
-    /// (one still being made ends with its task).
-    pub(super) fn retire_instances(&mut self) {
-        self.end_transaction();
-        self.warming = None;
     }
 
     pub(super) fn client_info(&self) -> ClientInfo {
@@ -258,7 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     /// transaction.
     async fn delayed_chains(&mut self) -> Gate {
         let mut gate = Gate::Pass;
-        for stage in [Stage::Connect, Stage::Helo, Stage::Mail] {
+        for stage in DELAYED {
             if stage == Stage::Helo && self.greeting.is_none() {
                 continue;
             }
@@ -291,12 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .txn
                 .as_ref()
                 .is_some_and(|t| t.pre_rcpt.is_none() && t.rcpts.is_empty());
-        if ready
-            && self
-                .ctx
-                .policy
-                .has_any_chain(&[Stage::Connect, Stage::Helo, Stage::Mail])
-        {
+        if ready && self.ctx.policy.has_any_chain(&DELAYED) {
             self.delayed_chains().await;
         }
     }
