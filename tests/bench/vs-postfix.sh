@@ -29,12 +29,25 @@
 #     The system's /etc/postfix is never read for configuration nor modified
 #     (only its read-only meta files, postfix-files etc., are used by
 #     post-install). Delivery is done by virtual(8) into
-#     TMP/postfix/vmail/user/Maildir/ (uid/gid nobody/nogroup). No chroot.
+#     SPOOL/postfix/vmail/user/Maildir/ (uid/gid nobody/nogroup). No chroot.
 #     Limits that would throttle a benchmark are lifted the way a tuned
 #     operator would; the exact settings are printed at start.
 #   * postern: built with "cargo build --release -p postern" (unless
 #     POSTERN_BIN is given), run as "postern run --config TMP/postern.toml";
-#     mail for user@bench.test lands in TMP/postern-data/mail/user/Maildir/new/.
+#     mail for user@bench.test lands in SPOOL/postern-data/mail/user/Maildir/new/.
+#   * SPOOL: by default both MTAs' queues and Maildirs are on a file system
+#     of their own, ext4 with mkfs's defaults (journaled) on a loop device
+#     over a sparse file in the temp dir: a known file system whatever the
+#     machine's is, its data still fsynced through to the machine's disk.
+#     Why: on an ext4 without a journal (some VM images' root), allocating
+#     an inode skips, one by one, every inode deleted in the last minute or
+#     more (six while the inode table is dirty: ext4's recently_deleted()).
+#     Every message's queue file and every emptied Maildir is such an inode,
+#     so creating a file there costs more the more was deleted in the
+#     minutes before; measured on such a machine, half of the server's CPU
+#     went there, and its system time per message tripled over five runs.
+#     The figures then depend on the order of the runs. SPOOL=tmp keeps
+#     everything in the temp dir; SPOOL=DIR uses a directory of your own.
 #   * Runs alternate between the servers in the same script run (who goes
 #     first moves on at every concurrency level and every round), the Maildir
 #     is emptied, the queue allowed to drain and the file system synced
@@ -55,6 +68,8 @@
 #   DELIVERY_TIMEOUT=600 seconds to wait for all messages to be in the Maildir
 #   POSTERN_BIN=path     use this binary instead of building target/release/postern
 #   KEEP_TMP=1           keep the temp dir (configs, logs) for inspection
+#   SPOOL=loop|tmp|DIR   where both MTAs' queues and Maildirs live (see SPOOL below)
+#   SPOOL_SIZE=8G        size of the loop file system (a sparse file)
 #
 # Requires root (Postfix's master must start as root; apt-get install).
 # Everything listens on 127.0.0.1 only. Everything is cleaned up on exit.
@@ -66,6 +81,8 @@ SIZE=${SIZE:-4096}
 CONCURRENCY=${CONCURRENCY:-"1 10 50"}
 ROUNDS=${ROUNDS:-3}
 ONLY=${ONLY:-both}
+SPOOL=${SPOOL:-loop}
+SPOOL_SIZE=${SPOOL_SIZE:-8G}
 DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-600}
 KEEP_TMP=${KEEP_TMP:-0}
 SENDER=sender@bench.test
@@ -101,8 +118,37 @@ TMP=$(mktemp -d /tmp/postern-vs-postfix.XXXXXX)
 # virtual(8) delivers as nobody and qmgr/smtpd run as postfix: they must be
 # able to traverse the temp dir.
 chmod 755 "$TMP"
+SPOOL_MOUNTED=0
+SPOOL_DIR=$TMP/spool
 
-PF_DIR=$TMP/postfix
+# Where both MTAs keep their queues and Maildirs (see SPOOL above): a
+# journaled ext4 of its own by default.
+spool_setup() {
+    case $SPOOL in
+        tmp) SPOOL_DIR=$TMP/spool; mkdir -p "$SPOOL_DIR"; SPOOL_DESC="the temp dir" ;;
+        loop)
+            SPOOL_DIR=$TMP/spool
+            mkdir -p "$SPOOL_DIR"
+            if truncate -s "$SPOOL_SIZE" "$TMP/spool.img" \
+                && mkfs.ext4 -q -F "$TMP/spool.img" >"$TMP/mkfs.log" 2>&1 \
+                && mount -o loop "$TMP/spool.img" "$SPOOL_DIR" 2>>"$TMP/mkfs.log"; then
+                SPOOL_MOUNTED=1
+                chmod 755 "$SPOOL_DIR"
+                SPOOL_DESC="ext4 (journaled, defaults) on a loop device over $TMP/spool.img"
+            else
+                log "cannot mount a loop file system ($(tr '\n' ' ' <"$TMP/mkfs.log")); using the temp dir"
+                SPOOL_DESC="the temp dir (the loop file system failed)"
+            fi ;;
+        *)
+            [ -d "$SPOOL" ] || die "SPOOL=$SPOOL: not tmp, loop or a directory"
+            SPOOL_DIR=$(mktemp -d "$SPOOL/postern-vs-postfix.XXXXXX")
+            chmod 755 "$SPOOL_DIR"
+            SPOOL_DESC="$SPOOL" ;;
+    esac
+}
+spool_setup
+
+PF_DIR=$SPOOL_DIR/postfix
 PF_ETC=$PF_DIR/etc
 PF_QUEUE=$PF_DIR/queue
 PF_DATA=$PF_DIR/data
@@ -111,13 +157,13 @@ PF_MAILDIR=$PF_VMAIL/user/Maildir
 PF_LOG=$PF_DIR/maillog
 PF_STARTED=0
 
-PN_DATA=$TMP/postern-data
+PN_DATA=$SPOOL_DIR/postern-data
 PN_MAILDIR=$PN_DATA/mail/user/Maildir
 # Each configuration in a directory of its own: postern watches the
 # directory of its configuration file, and the logs written next to it
 # would wake the watcher at every line.
 PN_CONF=$TMP/postern-conf/postern.toml
-PL_DATA=$TMP/postern-plugins-data
+PL_DATA=$SPOOL_DIR/postern-plugins-data
 PL_CONF=$TMP/postern-plugins-conf/postern.toml
 PL_LOG=$TMP/postern-plugins.log
 PL_MAILDIR=$PL_DATA/mail/user/Maildir
@@ -144,15 +190,20 @@ cleanup() {
             sleep 0.1
         done
     fi
-    for pid in $PL_PID; do kill -TERM "$pid" 2>/dev/null; done
-    if [ -n "$PN_PID" ] && kill -0 "$PN_PID" 2>/dev/null; then
-        kill -TERM "$PN_PID"
-        for _ in $(seq 1 50); do kill -0 "$PN_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$PN_PID" 2>/dev/null
-    fi
+    for pid in $PN_PID $PL_PID; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid"
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
     if [ "$KEEP_TMP" = 1 ]; then
         log "kept $TMP"
+        [ "$SPOOL_MOUNTED" = 1 ] && log "the spool stays mounted on $SPOOL_DIR (umount it, then remove $TMP)"
     else
+        # Nothing may still have a file open there (the servers are gone);
+        # a lazy unmount if something does, so that the loop device goes.
+        [ "$SPOOL_MOUNTED" = 1 ] && { umount "$SPOOL_DIR" || umount -l "$SPOOL_DIR"; }
+        [ "$SPOOL_DIR" != "$TMP/spool" ] && rm -rf "$SPOOL_DIR"
         rm -rf "$TMP"
     fi
     exit $rc
@@ -242,7 +293,7 @@ data_directory = $PF_DATA
 mail_owner = postfix
 setgid_group = postdrop
 maillog_file = $PF_LOG
-maillog_file_prefixes = $TMP
+maillog_file_prefixes = $PF_DIR
 syslog_name = postfix-bench
 
 myhostname = mx.bench.test
@@ -462,6 +513,7 @@ echo "== postern vs Postfix: $MESSAGES messages x ${SIZE}-byte body per run, 1 r
 echo "host:    $(uname -srm), nproc $(nproc), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo)"
 echo "cpu:     $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 echo "disk:    $(df -hT "$TMP" | awk 'NR==2 {print $2" on "$7" ("$1")"}')"
+echo "spool:   $SPOOL_DESC"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load before: $LOAD_BEFORE"
 
