@@ -96,6 +96,7 @@ fn main() -> Result<(), String> {
 /// Runs the nested cargo builds (std crates, then `no_std` ones); returns
 /// where the components are.
 fn build(root: &Path) -> Result<PathBuf, String> {
+    add_missing_target(root);
     let target_dir = root.join("target/wasm-plugins");
     for no_std in [false, true] {
         let crates = BUNDLE
@@ -105,6 +106,38 @@ fn build(root: &Path) -> Result<PathBuf, String> {
         cargo_build(root, &target_dir, crates)?;
     }
     Ok(target_dir.join("wasm32-wasip2/plugin"))
+}
+
+/// Adds the wasm target to the toolchain when it lacks it. rustup installs
+/// the targets `rust-toolchain.toml` lists when it installs that toolchain,
+/// but not when the toolchain was already there without them, and the first
+/// `cargo run` would then fail here. Best effort: without rustup (or on
+/// failure) the nested build reports the missing target itself.
+fn add_missing_target(root: &Path) {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(libdir) = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+    else {
+        return;
+    };
+    let libdir = String::from_utf8_lossy(&libdir.stdout);
+    if libdir.trim().is_empty() || Path::new(libdir.trim()).is_dir() {
+        return;
+    }
+    println!("cargo::warning=adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    let added = Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", "wasm32-wasip2"])
+        .output();
+    if let Ok(out) = added
+        && !out.status.success()
+    {
+        println!(
+            "cargo::warning=rustup target add wasm32-wasip2 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
 }
 
 fn cargo_build<'a>(
