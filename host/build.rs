@@ -126,6 +126,9 @@ fn add_missing_target(root: &Path) {
         return;
     }
     println!("cargo::warning=adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    // Cargo shows this run's warnings again whenever it reuses its output:
+    // once the target is there, the next build reruns this script instead.
+    println!("cargo::rerun-if-changed={}", libdir.trim());
     let added = Command::new("rustup")
         .current_dir(root)
         .args(["target", "add", "wasm32-wasip2"])

@@ -275,6 +275,19 @@ fn hostile(dir: &std::path::Path, mode: &str, on_error: &str, timeout: &str) -> 
     )
 }
 
+/// `postern reload` on `server`, whose configuration has one plugin.
+fn reload_one_plugin(server: &Server) {
+    let reload = Command::new(BIN)
+        .args(["reload", "--config"])
+        .arg(&server.config)
+        .output()
+        .expect("reload");
+    assert!(
+        String::from_utf8_lossy(&reload.stdout).contains("reloaded: 1 plugin(s)"),
+        "{reload:?}"
+    );
+}
+
 /// Starts a transaction on `victim` whose RCPT runs a failing plugin; while
 /// the plugin runs, another client is served; the RCPT then gets the plugin
 /// failure reply (451). `what` names the case in failure messages.
@@ -457,12 +470,17 @@ fn a_plugin_called_without_a_fiber_that_spins_is_stopped_then_runs_on_fibers() {
         assert!(log.contains("deadline"), "round {round}: {log}");
         assert_eq!(log.matches(demoted).count(), 1, "round {round}: {log}");
     }
+    // A reload of the same component keeps it on fibers.
+    reload_one_plugin(&server);
+    rcpt_fails_while_another_is_served(&server, &mut victim, "after the reload");
+    let log = server.log();
+    assert_eq!(log.matches(demoted).count(), 1, "after the reload: {log}");
     victim.cmd("QUIT", "221");
     let list = plugin_list(&server);
     let text = String::from_utf8_lossy(&list.stdout);
     let (row, cols) = plugin_row(&text, "spin");
-    assert_eq!(cols[4], "2", "{row}");
-    assert_eq!(cols[5], "2", "{row}");
+    assert_eq!(cols[4], "3", "{row}");
+    assert_eq!(cols[5], "3", "{row}");
     assert!(server.stop());
 }
 
@@ -814,15 +832,7 @@ fn plugin_list_reload_and_sighup() {
     assert_eq!(cols[5], "0", "{row}");
     // `configure` ran once, at load: instances start configured.
     assert_eq!(cols[6], "at-load", "{row}");
-    let reload = Command::new(BIN)
-        .args(["reload", "--config"])
-        .arg(&server.config)
-        .output()
-        .expect("reload");
-    assert!(
-        String::from_utf8_lossy(&reload.stdout).contains("reloaded: 1 plugin(s)"),
-        "{reload:?}"
-    );
+    reload_one_plugin(&server);
     let _ = Command::new("kill")
         .arg("-HUP")
         .arg(server.child.id().to_string())

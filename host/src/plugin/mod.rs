@@ -115,7 +115,7 @@ pub struct LoadedPlugin {
     /// so that its instances can be created and called without a fiber.
     fiberless: bool,
     /// Set when a call without a fiber ran past an epoch tick: its calls
-    /// run on fibers from then on (until the next load).
+    /// run on fibers from then on (a reload keeps it for the same component).
     slow: AtomicBool,
     stats: Arc<PluginStats>,
 }
@@ -303,8 +303,9 @@ impl PluginRuntime {
         let mut errors = Vec::new();
         let mut wasms = HashMap::new();
         for (name, spec) in &cfg.plugins {
-            let stats = previous
-                .and_then(|p| p.plugins.get(name))
+            let before = previous.and_then(|p| p.plugins.get(name)).cloned();
+            let stats = before
+                .as_ref()
                 .map_or_else(Default::default, |p| p.stats.clone());
             let rt = self.clone();
             let mut spec2 = spec.clone();
@@ -327,6 +328,12 @@ impl PluginRuntime {
             let plugin = match compiled {
                 Ok((p, wasm)) => {
                     wasms.insert(name.clone(), wasm);
+                    // A demotion to fibers is about the component's code:
+                    // it holds until the component changes.
+                    if let Some(before) = before.filter(|b| b.hash == p.hash) {
+                        p.slow
+                            .store(before.slow.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
                     p
                 }
                 Err(message) => {
