@@ -125,9 +125,8 @@ SPOOL_DIR=$TMP/spool
 # journaled ext4 of its own by default.
 spool_setup() {
     case $SPOOL in
-        tmp) SPOOL_DIR=$TMP/spool; mkdir -p "$SPOOL_DIR"; SPOOL_DESC="the temp dir" ;;
+        tmp) mkdir -p "$SPOOL_DIR"; SPOOL_DESC="the temp dir" ;;
         loop)
-            SPOOL_DIR=$TMP/spool
             mkdir -p "$SPOOL_DIR"
             if truncate -s "$SPOOL_SIZE" "$TMP/spool.img" \
                 && mkfs.ext4 -q -F "$TMP/spool.img" >"$TMP/mkfs.log" 2>&1 \

@@ -303,10 +303,8 @@ impl PluginRuntime {
         let mut errors = Vec::new();
         let mut wasms = HashMap::new();
         for (name, spec) in &cfg.plugins {
-            let before = previous.and_then(|p| p.plugins.get(name)).cloned();
-            let stats = before
-                .as_ref()
-                .map_or_else(Default::default, |p| p.stats.clone());
+            let before = previous.and_then(|p| p.plugins.get(name));
+            let stats = before.map_or_else(Default::default, |p| p.stats.clone());
             let rt = self.clone();
             let mut spec2 = spec.clone();
             match cfg.expand_plugin_config(&spec.config_json) {
